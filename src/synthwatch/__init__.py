@@ -1,0 +1,5 @@
+"""synthwatch: find and govern synthetic media."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"

@@ -1,0 +1,53 @@
+"""Settings (pydantic-settings, env prefix ``SYNTHWATCH_``). Nothing happens at import time:
+call :func:`get_settings` or build :class:`Settings` yourself."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import platformdirs
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Limits", "Sampling", "Settings", "get_settings"]
+
+
+class Limits(BaseModel):
+    """Caps checked before full decoding. Every one is configurable (CLI options, env, code)."""
+
+    max_bytes: int = Field(default=4 * 1024**3, gt=0, description="largest input file, bytes")
+    max_duration_s: float = Field(default=4 * 3600.0, gt=0, description="longest audio/video, seconds")
+    max_pixels: int = Field(default=80_000_000, gt=0, description="pixels per image or video frame")
+    max_frames: int = Field(default=20_000, gt=0, description="most frames sampled from one video")
+    decode_timeout_s: float = Field(default=600.0, gt=0, description="wall-clock limit for one file's decode")
+    probe_timeout_s: float = Field(default=30.0, gt=0, description="wall-clock limit for probing one file")
+    decode_memory_mb: int = Field(default=2048, gt=64, description="address-space cap of the decoder process")
+
+
+class Sampling(BaseModel):
+    fps: float = Field(default=1.0, gt=0, description="video frames sampled per second")
+    keyframes_only: bool = False
+    audio_window_s: float = Field(default=4.0, gt=0, description="audio analysis window, seconds")
+    audio_hop_s: float = Field(default=4.0, gt=0, description="hop between audio windows, seconds")
+    audio_sample_rate: int = 16_000
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SYNTHWATCH_", env_nested_delimiter="__", extra="ignore")
+
+    home: Path = Field(default_factory=lambda: Path(platformdirs.user_data_dir("synthwatch")))
+    limits: Limits = Field(default_factory=Limits)
+    sampling: Sampling = Field(default_factory=Sampling)
+    #: ONNX Runtime intra-op threads per session (0 = let ONNX Runtime decide)
+    threads: int = Field(default=0, ge=0)
+    #: detectors used when the caller names none; None = every installed default detector
+    detectors: list[str] | None = None
+
+    @property
+    def model_dir(self) -> Path:
+        return self.home / "models"
+
+
+def get_settings(**overrides: object) -> Settings:
+    """Build settings from the environment, then apply keyword overrides."""
+    return Settings(**overrides)  # type: ignore[arg-type]

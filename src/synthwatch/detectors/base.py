@@ -1,0 +1,105 @@
+"""The detector contract.
+
+A detector scores already-decoded, already-preprocessed input; it never reads files. Lifecycle:
+``det = DetectorClass(); det.load(store)`` (raises :class:`ModelNotInstalled` when its model is
+missing), then ``det.detect(np.stack([det.preprocess(x) for x in items]))`` returns one score per
+item in [0, 1], higher = more likely synthetic. ``examples()`` returns raw items (before
+``preprocess``) so one contract test runs every registered detector.
+
+Raw item types by modality:
+  ``audio``  float32 mono waveform at ``info.input_spec["sample_rate"]`` (16 kHz), any length
+  ``image``  uint8 RGB array [H, W, 3], any size (a whole frame or an image)
+  ``face``   uint8 RGB array [H, W, 3]: an aligned face crop produced by :mod:`synthwatch.faces`
+"""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ..models.card import ModelCard, packaged_card
+from ..models.store import ModelStore
+
+__all__ = ["DetectorInfo", "Detector"]
+
+
+@dataclass(frozen=True)
+class DetectorInfo:
+    name: str
+    version: str
+    modality: str  # "audio" | "image" | "face"
+    model: str | None  # store name of the model it needs (None: needs none)
+    input_spec: dict[str, Any] = field(default_factory=dict)
+    default: bool = False  # used when the caller names no detectors
+    description: str = ""
+
+
+class Detector(ABC):
+    """Base class for every detector. Subclasses set ``info`` and implement the abstract methods.
+
+    ``detect`` must be safe to call from several threads at once after ``load``.
+    """
+
+    info: ClassVar[DetectorInfo]
+
+    def __init__(self) -> None:
+        self._card: ModelCard | None = None
+        self._loaded = False
+        self._load_lock = threading.Lock()
+
+    # ------------------------------------------------------------------ lifecycle
+    @property
+    def loaded(self) -> bool:
+        return self._loaded
+
+    @property
+    def card(self) -> ModelCard | None:
+        if self._card is None and self.info.model:
+            self._card = packaged_card(self.info.model)
+        return self._card
+
+    @property
+    def threshold(self) -> float:
+        card = self.card
+        return float(card.threshold) if card is not None else 0.5
+
+    def load(self, store: ModelStore) -> None:
+        """Load the model from ``store`` (sha256-checked). Idempotent and thread-safe."""
+        with self._load_lock:
+            if self._loaded:
+                return
+            if self.info.model:
+                self._card = store.installed(self.info.model).card
+            self._load(store)
+            self._loaded = True
+
+    @abstractmethod
+    def _load(self, store: ModelStore) -> None: ...
+
+    # ------------------------------------------------------------------ inference
+    @abstractmethod
+    def preprocess(self, item: np.ndarray) -> np.ndarray:
+        """Turn one raw item into one model input (no batch axis). Pure, no I/O."""
+
+    @abstractmethod
+    def detect(self, batch: np.ndarray) -> np.ndarray:
+        """Score a stacked batch of preprocessed inputs; returns float array [N] in [0, 1]."""
+
+    def score(self, items: list[np.ndarray], batch_size: int = 16) -> np.ndarray:
+        """Convenience: preprocess, batch and detect raw items."""
+        out: list[np.ndarray] = []
+        for i in range(0, len(items), batch_size):
+            chunk = items[i:i + batch_size]
+            out.append(self.detect(np.stack([self.preprocess(x) for x in chunk])))
+        return np.concatenate(out) if out else np.zeros((0,), dtype=np.float32)
+
+    @abstractmethod
+    def examples(self) -> list[np.ndarray]:
+        """Raw items of the right kind and shape for the contract test."""
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.info.name} v{self.info.version}>"
