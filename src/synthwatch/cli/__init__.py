@@ -1,0 +1,236 @@
+"""The ``synthwatch`` command line (Typer + Rich). Thin: it parses, calls the library, renders.
+
+Exit codes (the only place the error tree becomes exit codes):
+  0  every item scanned, nothing likely synthetic
+  1  at least one item is likely synthetic
+  2  usage or configuration error (bad option, unknown detector, unreadable path)
+  3  model error (missing or corrupt model where one was required)
+  4  at least one item could not be scanned (its error is reported; the batch went on)
+  5  both 1 and 4
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from .. import __version__
+from ..errors import ConfigError, ModelError, SynthwatchError, UnknownDetector
+
+__all__ = ["app", "main", "EXIT_CLEAN", "EXIT_SYNTHETIC", "EXIT_USAGE", "EXIT_MODEL", "EXIT_ITEM_ERRORS"]
+
+EXIT_CLEAN = 0
+EXIT_SYNTHETIC = 1
+EXIT_USAGE = 2
+EXIT_MODEL = 3
+EXIT_ITEM_ERRORS = 4
+
+app = typer.Typer(help="synthwatch: find and govern synthetic media.", no_args_is_help=True,
+                  pretty_exceptions_enable=False, add_completion=False)
+console = Console(stderr=True)
+out = Console(highlight=False)
+
+try:
+    from .models import app as _models_app
+
+    app.add_typer(_models_app, name="models", help="Install, list and verify models.")
+except ImportError:  # pragma: no cover - the models CLI is part of the package
+    raise
+
+
+def exit_code_for(exc: BaseException) -> int:
+    if isinstance(exc, ConfigError | UnknownDetector):
+        return EXIT_USAGE
+    if isinstance(exc, ModelError):
+        return EXIT_MODEL
+    return EXIT_ITEM_ERRORS
+
+
+MEDIA_SUFFIXES = {
+    ".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".wav", ".mp3", ".flac", ".ogg",
+    ".opus", ".m4a", ".aac", ".mp4", ".mov", ".mkv", ".webm", ".avi",
+}
+
+
+def expand_inputs(paths: list[str]) -> list[Path]:
+    """Files as given; folders walked recursively (media suffixes only); globs expanded."""
+    found: list[Path] = []
+    for p in paths:
+        matches = [Path(m) for m in sorted(glob.glob(p, recursive=True))] if glob.has_magic(p) else [Path(p)]
+        if not matches:
+            raise ConfigError(f"no files match {p!r}")
+        for m in matches:
+            if m.is_dir():
+                found.extend(sorted(f for f in m.rglob("*") if f.is_file() and f.suffix.lower() in MEDIA_SUFFIXES))
+            elif m.exists():
+                found.append(m)
+            else:
+                raise ConfigError(f"no such file or folder: {m}")
+    return found
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"synthwatch {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                                help="Print the version and exit.")] = False) -> None:
+    """synthwatch: find and govern synthetic media."""
+
+
+@app.command()
+def scan(
+    paths: Annotated[list[str], typer.Argument(help="Files, folders (walked) or glob patterns.")],
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON array of reports.")] = False,
+    jsonl: Annotated[bool, typer.Option("--jsonl", help="Print one JSON report per line as items finish.")] = False,
+    detectors: Annotated[str | None, typer.Option(help="Comma-separated detector names (default: all registered).")] = None,
+    fps: Annotated[float | None, typer.Option(help="Video frames sampled per second (default 1).")] = None,
+    keyframes_only: Annotated[bool, typer.Option("--keyframes-only", help="Sample only video keyframes.")] = False,
+    max_bytes: Annotated[int | None, typer.Option(help="Largest input file in bytes.")] = None,
+    max_duration: Annotated[float | None, typer.Option(help="Longest audio/video in seconds.")] = None,
+    max_pixels: Annotated[int | None, typer.Option(help="Most pixels per image or frame.")] = None,
+    max_frames: Annotated[int | None, typer.Option(help="Most frames sampled from one video.")] = None,
+    timeout: Annotated[float | None, typer.Option(help="Wall-clock decode limit per file, seconds.")] = None,
+    face_detector: Annotated[str, typer.Option(help="centerface (default) or yunet.")] = "centerface",
+    timeline: Annotated[Path | None, typer.Option(help="Write a PNG of per-segment scores (and face boxes).")] = None,
+    home: Annotated[Path | None, typer.Option(envvar="SYNTHWATCH_HOME", help="synthwatch data folder (models).")] = None,
+) -> None:
+    """Scan images, audio and video for synthetic media."""
+    from ..config import get_settings
+    from ..pipeline.scan import Scanner
+    from ..pipeline.timeline import ThumbnailCollector, draw_timeline
+
+    try:
+        settings = get_settings(**({"home": home} if home else {}))
+        lim = settings.limits.model_copy(update={k: v for k, v in {
+            "max_bytes": max_bytes, "max_duration_s": max_duration, "max_pixels": max_pixels,
+            "max_frames": max_frames, "decode_timeout_s": timeout}.items() if v is not None})
+        samp = settings.sampling.model_copy(update={"keyframes_only": keyframes_only, **({"fps": fps} if fps else {})})
+        settings = settings.model_copy(update={"limits": type(lim).model_validate(lim.model_dump()),
+                                               "sampling": type(samp).model_validate(samp.model_dump())})
+        names = [d.strip() for d in detectors.split(",") if d.strip()] if detectors else None
+        files = expand_inputs(paths)
+        if not files:
+            raise ConfigError("no media files found in the given paths")
+        scanner = Scanner(settings, detectors=names, face_detector=face_detector)
+    except SynthwatchError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(exit_code_for(exc)) from None
+    except ValueError as exc:  # pydantic validation of option values
+        console.print(f"[red]error:[/red] invalid option: {exc}")
+        raise typer.Exit(EXIT_USAGE) from None
+
+    reports = []
+    synthetic = errors = False
+    show_bar = not (json_out or jsonl) or sys.stderr.isatty()
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TextColumn("{task.fields[step]}"), console=console, disable=not show_bar, transient=False) as bar:
+        overall = bar.add_task("scanning", total=len(files), step="")
+
+        for f in files:
+            def hook(step: str, info: dict[str, Any], _f: Path = f) -> None:
+                if step in ("frames", "audio"):
+                    total = info.get("total")
+                    bar.update(overall, step=f"{_f.name}: {step} {info['done']}" + (f"/{total}" if total else ""))
+                elif step == "probe":
+                    bar.update(overall, step=f"{_f.name}: probing")
+
+            collector = ThumbnailCollector(hook) if timeline else None
+            report = scanner.scan(f, hook=collector or hook)
+            bar.advance(overall)
+            reports.append(report)
+            if report.error:
+                errors = True
+                console.print(f"[red]error[/red] {f}: {report.error.code}: {report.error.message}")
+            elif str(report.verdict.label) == "likely_synthetic":
+                synthetic = True
+            if jsonl:
+                out.print(json.dumps(report.to_dict(), ensure_ascii=False), soft_wrap=True)
+            if timeline and report.error is None:
+                target = timeline if len(files) == 1 else timeline.with_name(f"{timeline.stem}-{f.stem}{timeline.suffix}")
+                draw_timeline(report, target, collector.frames if collector else None)
+                console.print(f"timeline written to {target}")
+        bar.update(overall, step="done")
+
+    if json_out:
+        out.print(json.dumps([r.to_dict() for r in reports], ensure_ascii=False, indent=2), soft_wrap=True)
+    elif not jsonl:
+        _render_table(reports)
+    code = (EXIT_SYNTHETIC if synthetic else 0) | (EXIT_ITEM_ERRORS if errors else 0)
+    raise typer.Exit(code)
+
+
+def _render_table(reports: list[Any]) -> None:
+    colours = {"likely_synthetic": "red", "inconclusive": "yellow", "likely_authentic": "green",
+               "not_applicable": "dim"}
+    table = Table(title="synthwatch scan", show_lines=False)
+    for col in ("file", "kind", "verdict", "score", "evidence", "notes"):
+        table.add_column(col, overflow="fold")
+    for r in reports:
+        kind = str(r.media.kind) if r.media else "?"
+        if r.error:
+            table.add_row(Path(r.source).name, kind, f"[red]error[/red]", "", r.error.code, r.error.message[:120])
+            continue
+        label = str(r.verdict.label)
+        score = "" if r.verdict.score is None else f"{r.verdict.score:.2f}"
+        ev = []
+        for d in r.detectors:
+            if d.score is not None:
+                ev.append(f"{d.name}={d.score:.2f}/{d.threshold:.2f} ({d.n_inputs})")
+        na = sorted({f"{d.name}: {d.reason}" for d in r.detectors if d.score is None and d.reason})
+        notes = "; ".join(list(r.warnings) + na[:4] + ([f"+{len(na) - 4} more"] if len(na) > 4 else []))
+        if r.faces:
+            ev.append(f"{len(r.faces)} face track(s)")
+        table.add_row(Path(r.source).name, kind, f"[{colours.get(label, 'white')}]{label}[/]", score,
+                      "\n".join(ev) or "-", notes)
+    out.print(table)
+
+
+@app.command("detectors")
+def list_detectors(home: Annotated[Path | None, typer.Option(envvar="SYNTHWATCH_HOME")] = None) -> None:
+    """List registered detectors and whether their models are installed."""
+    from ..config import get_settings
+    from ..detectors import registry
+    from ..models.store import ModelStore
+
+    settings = get_settings(**({"home": home} if home else {}))
+    store = ModelStore(settings.model_dir)
+    table = Table(title="detectors")
+    for col in ("name", "version", "modality", "model", "default", "installed", "how to install"):
+        table.add_column(col)
+    for name in registry.available():
+        info = registry.detector_class(name).info
+        inst = store.is_installed(info.model) if info.model else True
+        table.add_row(name, info.version, info.modality, info.model or "-", "yes" if info.default else "",
+                      "[green]yes[/]" if inst else "[red]no[/]",
+                      "" if inst else store.install_hint(info.model or name))
+    out.print(table)
+
+
+@app.command("samples")
+def make_samples(folder: Annotated[Path, typer.Argument(help="Where to write the sample media.")]) -> None:
+    """Write a small set of generated sample media (an image, a speech-like clip, a short video)."""
+    from ..samples import make_demo_set
+
+    paths = make_demo_set(folder)
+    for p in paths:
+        out.print(str(p))
+
+
+def main() -> None:
+    try:
+        app()
+    except SynthwatchError as exc:  # anything a command did not handle itself
+        console.print(f"[red]error:[/red] {exc}")
+        sys.exit(exit_code_for(exc))
