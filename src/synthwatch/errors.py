@@ -12,6 +12,7 @@
     │   └── DecodeResourceError     the sandboxed decoder hit its memory cap or died
     ├── ModelError                  anything wrong with a model
     │   ├── ModelNotInstalled       not in the store; the message says how to get it
+    │   │   └── UnknownModel        no card of that name exists at all
     │   ├── ModelIntegrityError     sha256 mismatch on download or load
     │   ├── ModelDownloadError      a pull failed (network, HTTP status, refused URL)
     │   ├── ModelConversionError    a checkpoint could not be converted to ONNX
@@ -36,6 +37,7 @@ __all__ = [
     "DecodeResourceError",
     "ModelError",
     "ModelNotInstalled",
+    "UnknownModel",
     "ModelIntegrityError",
     "ModelDownloadError",
     "ModelConversionError",
@@ -101,6 +103,16 @@ class ModelNotInstalled(ModelError):
         super().__init__(msg)
         self.name = name
         self.hint = hint
+
+
+class UnknownModel(ModelNotInstalled):
+    code = "unknown_model"
+
+    def __init__(self, name: str) -> None:
+        ModelError.__init__(self, f"no model named {name!r} is known to synthwatch "
+                                  "(see `synthwatch models list`)")
+        self.name = name
+        self.hint = "synthwatch models list"
 
 
 class ModelIntegrityError(ModelError):

@@ -1,4 +1,8 @@
-"""ONNX Runtime session factory: every session is built from a sha256-verified store file."""
+"""ONNX Runtime session factory: every session is built from a sha256-verified store file.
+
+:func:`session_from_store` reads the model file once, checks its sha256 on those very bytes and
+hands the bytes to ONNX Runtime, so the file cannot change between the check and the load.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,8 @@ from .store import ModelStore
 __all__ = ["create_session", "session_from_store"]
 
 
-def create_session(path: Path, *, threads: int = 0):  # type: ignore[no-untyped-def]
+def create_session(path: Path | bytes, *, threads: int = 0):  # type: ignore[no-untyped-def]
+    """An ONNX Runtime CPU session for a model file path or the model's serialized bytes."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
@@ -18,11 +23,17 @@ def create_session(path: Path, *, threads: int = 0):  # type: ignore[no-untyped-
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
     opts.log_severity_level = 3
+    what = "model bytes" if isinstance(path, bytes | bytearray) else str(path)
+    model = bytes(path) if isinstance(path, bytes | bytearray) else str(path)
     try:
-        return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(model, sess_options=opts, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own untyped errors
-        raise ModelLoadError(f"ONNX Runtime cannot load {path}: {exc}") from exc
+        raise ModelLoadError(f"ONNX Runtime cannot load {what}: {exc}") from exc
 
 
 def session_from_store(store: ModelStore, name: str, *, file: str | None = None, threads: int = 0):  # type: ignore[no-untyped-def]
-    return create_session(store.verified_path(name, file), threads=threads)
+    data = store.verified_bytes(name, file)
+    try:
+        return create_session(data, threads=threads)
+    except ModelLoadError as exc:
+        raise ModelLoadError(f"model {name!r}: {exc}") from exc
