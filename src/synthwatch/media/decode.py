@@ -1,0 +1,167 @@
+"""Decode images, sample video frames and window audio, all inside the sandboxed worker.
+
+Every function checks the file size first, then the real type from magic bytes, then runs the
+decoder in a worker process (see :mod:`synthwatch.media.sandbox`) that checks the header limits
+before decoding. Iterators stream: the worker stays at most two items ahead of the consumer.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Generator, Iterator
+from pathlib import Path
+
+import numpy as np
+
+from synthwatch.config import Limits
+from synthwatch.errors import UnsupportedMedia
+from synthwatch.media import sandbox
+from synthwatch.media.items import AudioWindow, Frame
+from synthwatch.media.sniff import Sniffed, demuxer_for, pillow_format_for, sniff
+from synthwatch.media.source import check_file
+from synthwatch.types import MediaKind
+
+__all__ = ["load_image", "iter_frames", "iter_audio", "read_audio"]
+
+PathLike = str | os.PathLike[str]
+
+#: the last, shorter audio window is kept when it holds at least this much new audio
+MIN_LAST_WINDOW_S = 0.5
+
+
+def _prepare(path: PathLike, limits: Limits | None) -> tuple[Path, Sniffed, Limits]:
+    limits = limits or Limits()
+    p, _ = check_file(path, limits)
+    return p, sniff(p), limits
+
+
+def load_image(path: PathLike, limits: Limits | None = None) -> np.ndarray:
+    """Decode an image to uint8 RGB ``[H, W, 3]``.
+
+    EXIF orientation is applied; an animated GIF / WebP gives its first frame; alpha is
+    composited on white; 16-bit, CMYK, palette and grey images are converted. The pixel limit is
+    checked from the header before any pixel is decoded.
+    """
+    p, sniffed, limits = _prepare(path, limits)
+    if sniffed.kind is not MediaKind.IMAGE:
+        raise UnsupportedMedia(f"{sniffed.format} is {sniffed.kind.value}, not an image")
+    arr = sandbox.call(
+        "image",
+        {"path": str(p), "pil_format": pillow_format_for(sniffed.format), "limits": sandbox.limits_payload(limits)},
+        timeout_s=limits.decode_timeout_s,
+        memory_mb=limits.decode_memory_mb,
+        what="decoding the image",
+    )
+    return np.asarray(arr, dtype=np.uint8)
+
+
+def iter_frames(
+    path: PathLike,
+    limits: Limits | None = None,
+    fps: float = 1.0,
+    keyframes_only: bool = False,
+) -> Iterator[Frame]:
+    """Stream sampled frames of a video as :class:`Frame` (``t_s``, uint8 RGB ``image``).
+
+    With ``keyframes_only=False`` the first frame at or after each ``k / fps`` seconds
+    (k = 0, 1, 2, ...) is returned, so a 5 s clip at 1 fps gives frames near 0, 1, 2, 3, 4 s. With
+    ``keyframes_only=True`` every keyframe is returned and ``fps`` is ignored. Decoding is
+    threaded; only sampled frames are converted to RGB. The display rotation of the stream is
+    applied.
+
+    Limits: the declared duration, frame size and the number of frames the sampling would give
+    (``max_frames``) are checked before decoding, then again on every decoded frame. An audio-only
+    file yields nothing; an image raises :class:`~synthwatch.errors.UnsupportedMedia`. Closing the
+    iterator early stops the decoder. Arguments are checked, and the file is sniffed, when this
+    function is called; decoding starts on the first ``next()``.
+    """
+    if not fps > 0:
+        raise ValueError("fps must be positive")
+    p, sniffed, limits = _prepare(path, limits)
+    if sniffed.kind is MediaKind.IMAGE:
+        raise UnsupportedMedia(f"{sniffed.format} is an image, not a video; use load_image()")
+    if sniffed.kind is MediaKind.AUDIO:
+        return iter(())
+    kwargs = {
+        "path": str(p),
+        "demuxer": demuxer_for(sniffed.format),
+        "limits": sandbox.limits_payload(limits),
+        "fps": float(fps),
+        "keyframes_only": bool(keyframes_only),
+    }
+    return _frames(kwargs, limits)
+
+
+def _frames(kwargs: dict[str, object], limits: Limits) -> Generator[Frame, None, None]:
+    items = sandbox.stream("frames", kwargs, timeout_s=limits.decode_timeout_s, memory_mb=limits.decode_memory_mb,
+                           what="decoding the video")
+    try:
+        for t_s, image in items:
+            yield Frame(t_s=float(t_s), image=image)
+    finally:
+        items.close()
+
+
+def iter_audio(
+    path: PathLike,
+    limits: Limits | None = None,
+    sample_rate: int = 16_000,
+    window_s: float = 4.0,
+    hop_s: float = 4.0,
+) -> Iterator[AudioWindow]:
+    """Stream :class:`AudioWindow` s of float32 mono audio resampled to ``sample_rate``.
+
+    Windows start every ``hop_s`` seconds and last ``window_s``; the last, shorter window is
+    included when it adds at least 0.5 s not covered by the previous window, with its true
+    ``end_s``. Works for audio files and for the audio track of videos (the default track); a
+    video without audio yields nothing. Times count samples from the start of the audio stream.
+    """
+    if not (window_s > 0 and hop_s > 0 and sample_rate > 0):
+        raise ValueError("sample_rate, window_s and hop_s must be positive")
+    p, sniffed, limits = _prepare(path, limits)
+    if sniffed.kind is MediaKind.IMAGE:
+        raise UnsupportedMedia(f"{sniffed.format} is an image; it has no audio")
+    kwargs = {
+        "path": str(p),
+        "demuxer": demuxer_for(sniffed.format),
+        "limits": sandbox.limits_payload(limits),
+        "sample_rate": int(sample_rate),
+        "window_s": float(window_s),
+        "hop_s": float(hop_s),
+        "min_last_s": MIN_LAST_WINDOW_S,
+    }
+    return _windows(kwargs, limits, int(sample_rate))
+
+
+def _windows(kwargs: dict[str, object], limits: Limits, sample_rate: int) -> Generator[AudioWindow, None, None]:
+    items = sandbox.stream("audio_windows", kwargs, timeout_s=limits.decode_timeout_s,
+                           memory_mb=limits.decode_memory_mb, what="decoding the audio")
+    try:
+        for start_s, end_s, samples in items:
+            yield AudioWindow(start_s=float(start_s), end_s=float(end_s), samples=samples, sample_rate=sample_rate)
+    finally:
+        items.close()
+
+
+def read_audio(path: PathLike, limits: Limits | None = None, sample_rate: int = 16_000) -> np.ndarray:
+    """Decode a whole (short) audio track to float32 mono at ``sample_rate``.
+
+    Bounded by ``limits.max_duration_s`` (declared duration first, then decoded samples). A video
+    without audio gives an empty array. For long media prefer :func:`iter_audio`.
+    """
+    if not sample_rate > 0:
+        raise ValueError("sample_rate must be positive")
+    p, sniffed, limits = _prepare(path, limits)
+    if sniffed.kind is MediaKind.IMAGE:
+        raise UnsupportedMedia(f"{sniffed.format} is an image; it has no audio")
+    kwargs = {
+        "path": str(p),
+        "demuxer": demuxer_for(sniffed.format),
+        "limits": sandbox.limits_payload(limits),
+        "sample_rate": int(sample_rate),
+    }
+    blocks = list(sandbox.stream("audio_chunks", kwargs, timeout_s=limits.decode_timeout_s,
+                                 memory_mb=limits.decode_memory_mb, what="decoding the audio"))
+    if not blocks:
+        return np.zeros(0, np.float32)
+    return np.concatenate(blocks).astype(np.float32, copy=False)

@@ -1,0 +1,410 @@
+"""Find a file's real type from its magic bytes; the name and extension are never consulted.
+
+Runs in the calling process: it only reads a few header bytes and walks container box/element
+headers with bounded, pure-Python parsing (no decoder is involved), so it is safe on hostile input.
+
+Polyglots: the signature at offset 0 decides. A JPEG with a ZIP or an MP4 appended is a JPEG (and
+decoders only ever read the JPEG part); a ZIP, PDF or anything else with media appended is rejected
+as unsupported. Nothing scans further into the file for a second signature.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from typing import BinaryIO, NamedTuple
+
+from synthwatch.errors import CorruptMedia, UnsupportedMedia
+from synthwatch.types import MediaKind
+
+__all__ = ["Sniffed", "sniff", "FORMATS", "demuxer_for", "pillow_format_for"]
+
+_HEAD = 64 * 1024
+_MAX_BOXES = 4096  # bound the ISO-BMFF / EBML walks
+
+# format -> (kind, mime, decoder hint): Pillow format name for images, FFmpeg demuxer otherwise
+FORMATS: dict[str, tuple[MediaKind, str, str]] = {
+    "jpeg": (MediaKind.IMAGE, "image/jpeg", "JPEG"),
+    "png": (MediaKind.IMAGE, "image/png", "PNG"),
+    "webp": (MediaKind.IMAGE, "image/webp", "WEBP"),
+    "gif": (MediaKind.IMAGE, "image/gif", "GIF"),
+    "bmp": (MediaKind.IMAGE, "image/bmp", "BMP"),
+    "tiff": (MediaKind.IMAGE, "image/tiff", "TIFF"),
+    "wav": (MediaKind.AUDIO, "audio/wav", "wav"),
+    "mp3": (MediaKind.AUDIO, "audio/mpeg", "mp3"),
+    "flac": (MediaKind.AUDIO, "audio/flac", "flac"),
+    "ogg": (MediaKind.AUDIO, "audio/ogg", "ogg"),
+    "m4a": (MediaKind.AUDIO, "audio/mp4", "mov"),
+    "aac": (MediaKind.AUDIO, "audio/aac", "aac"),
+    "mka": (MediaKind.AUDIO, "audio/x-matroska", "matroska"),
+    "weba": (MediaKind.AUDIO, "audio/webm", "matroska"),
+    "mp4": (MediaKind.VIDEO, "video/mp4", "mov"),
+    "mov": (MediaKind.VIDEO, "video/quicktime", "mov"),
+    "mkv": (MediaKind.VIDEO, "video/x-matroska", "matroska"),
+    "webm": (MediaKind.VIDEO, "video/webm", "matroska"),
+    "avi": (MediaKind.VIDEO, "video/x-msvideo", "avi"),
+    "ogv": (MediaKind.VIDEO, "video/ogg", "ogg"),
+}
+
+
+class Sniffed(NamedTuple):
+    """What :func:`sniff` found; unpacks as ``kind, format, mime``."""
+
+    kind: MediaKind
+    format: str
+    mime: str
+
+
+def _result(fmt: str) -> Sniffed:
+    kind, mime, _ = FORMATS[fmt]
+    return Sniffed(kind, fmt, mime)
+
+
+def demuxer_for(fmt: str) -> str:
+    """The FFmpeg demuxer that must read ``fmt`` (decoders are never left to guess)."""
+    kind, _, hint = FORMATS[fmt]
+    if kind is MediaKind.IMAGE:
+        raise ValueError(f"{fmt} is an image format")
+    return hint
+
+
+def pillow_format_for(fmt: str) -> str:
+    """The only Pillow plugin allowed to open ``fmt``."""
+    kind, _, hint = FORMATS[fmt]
+    if kind is not MediaKind.IMAGE:
+        raise ValueError(f"{fmt} is not an image format")
+    return hint
+
+
+# ----------------------------------------------------------------------------------------------
+# MPEG audio / ADTS frame headers
+# ----------------------------------------------------------------------------------------------
+
+_MP3_BITRATES = {
+    (3, 3): (0, 32, 64, 96, 128, 160, 192, 224, 256, 288, 320, 352, 384, 416, 448),  # MPEG-1 layer I
+    (3, 2): (0, 32, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384),  # MPEG-1 layer II
+    (3, 1): (0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320),  # MPEG-1 layer III
+    (2, 3): (0, 32, 48, 56, 64, 80, 96, 112, 128, 144, 160, 176, 192, 224, 256),  # MPEG-2/2.5 layer I
+    (2, 2): (0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160),  # MPEG-2/2.5 layer II
+    (2, 1): (0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160),  # MPEG-2/2.5 layer III
+}
+_MP3_RATES = {3: (44100, 48000, 32000), 2: (22050, 24000, 16000), 0: (11025, 12000, 8000)}
+
+
+def _mpeg_frame(h: bytes) -> tuple[int, int, int] | None:
+    """(frame length, version, layer) of an MPEG-1/2/2.5 audio frame header, or None."""
+    if len(h) < 4 or h[0] != 0xFF or (h[1] & 0xE0) != 0xE0:
+        return None
+    version = (h[1] >> 3) & 3
+    layer = (h[1] >> 1) & 3
+    br_idx = (h[2] >> 4) & 0xF
+    sr_idx = (h[2] >> 2) & 3
+    if version == 1 or layer == 0 or br_idx in (0, 15) or sr_idx == 3:
+        return None
+    bitrate = _MP3_BITRATES[(3 if version == 3 else 2, layer)][br_idx] * 1000
+    rate = _MP3_RATES[version][sr_idx]
+    pad = (h[2] >> 1) & 1
+    if layer == 3:
+        length = (12 * bitrate // rate + pad) * 4
+    elif layer == 1 and version != 3:
+        length = 72 * bitrate // rate + pad
+    else:
+        length = 144 * bitrate // rate + pad
+    return (length, version, layer) if length >= 4 else None
+
+
+def _adts_frame(h: bytes) -> int | None:
+    """Frame length of an ADTS (AAC) header, or None."""
+    if len(h) < 7 or h[0] != 0xFF or (h[1] & 0xF6) != 0xF0:
+        return None
+    if ((h[2] >> 2) & 0xF) >= 13:  # sampling frequency index
+        return None
+    length = ((h[3] & 3) << 11) | (h[4] << 3) | (h[5] >> 5)
+    return length if length >= 7 else None
+
+
+def _read_at(f: BinaryIO, offset: int, n: int) -> bytes:
+    f.seek(offset)
+    return f.read(n)
+
+
+def _sniff_audio_stream(f: BinaryIO, offset: int, size: int) -> str | None:
+    """MP3 / ADTS / FLAC at ``offset``; two consecutive frame headers are required for the
+    frame-sync formats (or one frame that ends exactly at the end of the file) so that random bytes
+    do not pass."""
+    h = _read_at(f, offset, 8)
+    if h[:4] == b"fLaC":
+        return "flac"
+    adts = _adts_frame(h)
+    if adts is not None:
+        nxt = offset + adts
+        return "aac" if nxt == size or _adts_frame(_read_at(f, nxt, 8)) is not None else None
+    mp = _mpeg_frame(h)
+    if mp is not None:
+        nxt = offset + mp[0]
+        if nxt == size:  # exactly one whole frame
+            return "mp3"
+        second = _mpeg_frame(_read_at(f, nxt, 4))
+        return "mp3" if second is not None and second[1:] == mp[1:] else None
+    return None
+
+
+def _id3_end(head: bytes) -> int:
+    flags = head[5]
+    size = (head[6] & 0x7F) << 21 | (head[7] & 0x7F) << 14 | (head[8] & 0x7F) << 7 | (head[9] & 0x7F)
+    return 10 + size + (10 if flags & 0x10 else 0)
+
+
+# ----------------------------------------------------------------------------------------------
+# ISO base media (MP4 / MOV / M4A)
+# ----------------------------------------------------------------------------------------------
+
+_HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs", b"mif1", b"msf1", b"avif", b"avis"}
+_AUDIO_BRANDS = {b"M4A ", b"M4B ", b"M4P ", b"F4A ", b"F4B "}
+_QT_TOP = {b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot"}
+
+
+class _Budget:
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def take(self) -> bool:
+        self.n -= 1
+        return self.n >= 0
+
+
+def _iso_boxes(f: BinaryIO, start: int, end: int, budget: _Budget):  # type: ignore[no-untyped-def]
+    pos = start
+    while pos + 8 <= end and budget.take():
+        hdr = _read_at(f, pos, 16)
+        if len(hdr) < 8:
+            return
+        size, typ = struct.unpack(">I4s", hdr[:8])
+        hlen = 8
+        if size == 1:
+            if len(hdr) < 16:
+                return
+            size = struct.unpack(">Q", hdr[8:16])[0]
+            hlen = 16
+        elif size == 0:
+            size = end - pos
+        if size < hlen:
+            return
+        yield typ, pos + hlen, min(pos + size, end)
+        pos += size
+
+
+def _iso_handlers(f: BinaryIO, size: int) -> tuple[list[bytes], set[bytes]]:
+    """(brands, track handler types) of an ISO-BMFF file, reading only box headers."""
+    budget = _Budget(_MAX_BOXES)
+    brands: list[bytes] = []
+    handlers: set[bytes] = set()
+    for typ, p0, p1 in _iso_boxes(f, 0, size, budget):
+        if typ == b"ftyp":
+            data = _read_at(f, p0, min(p1 - p0, 256))
+            brands.append(data[:4])
+            brands.extend(data[i : i + 4] for i in range(8, len(data) - 3, 4))
+        elif typ == b"moov":
+            for t2, q0, q1 in _iso_boxes(f, p0, p1, budget):
+                if t2 != b"trak":
+                    continue
+                for t3, r0, r1 in _iso_boxes(f, q0, q1, budget):
+                    if t3 != b"mdia":
+                        continue
+                    for t4, s0, _s1 in _iso_boxes(f, r0, r1, budget):
+                        if t4 == b"hdlr":
+                            handlers.add(_read_at(f, s0 + 8, 4))
+    return brands, handlers
+
+
+def _sniff_iso(f: BinaryIO, head: bytes, size: int) -> Sniffed:
+    brands, handlers = _iso_handlers(f, size)
+    major = brands[0] if brands else b""
+    if major in _HEIF_BRANDS or (not handlers and _HEIF_BRANDS.intersection(brands)):
+        raise UnsupportedMedia("HEIF/AVIF still images are not supported")
+    if b"vide" in handlers:
+        return _result("mov" if (not brands or major == b"qt  ") else "mp4")
+    if b"soun" in handlers:
+        return _result("m4a")
+    if major in _AUDIO_BRANDS:
+        return _result("m4a")
+    # no readable track list (truncated or fragmented oddly): a video container; probing decides
+    return _result("mov" if (not brands or major == b"qt  ") else "mp4")
+
+
+# ----------------------------------------------------------------------------------------------
+# EBML (Matroska / WebM)
+# ----------------------------------------------------------------------------------------------
+
+_UNKNOWN = -1
+
+
+def _ebml_id(buf: bytes, pos: int) -> tuple[int, int] | None:
+    if pos >= len(buf):
+        return None
+    first = buf[pos]
+    length = 1
+    mask = 0x80
+    while length <= 4 and not first & mask:
+        mask >>= 1
+        length += 1
+    if length > 4 or pos + length > len(buf):
+        return None
+    return int.from_bytes(buf[pos : pos + length], "big"), length
+
+
+def _ebml_size(buf: bytes, pos: int) -> tuple[int, int] | None:
+    if pos >= len(buf):
+        return None
+    first = buf[pos]
+    length = 1
+    mask = 0x80
+    while length <= 8 and not first & mask:
+        mask >>= 1
+        length += 1
+    if length > 8 or pos + length > len(buf):
+        return None
+    value = first & (mask - 1)
+    for b in buf[pos + 1 : pos + length]:
+        value = (value << 8) | b
+    if value == (1 << (7 * length)) - 1:
+        value = _UNKNOWN
+    return value, length
+
+
+def _ebml_elements(f: BinaryIO, start: int, end: int, budget: _Budget):  # type: ignore[no-untyped-def]
+    """Yield (id, data_start, data_end or None when the size is unknown)."""
+    pos = start
+    while pos < end and budget.take():
+        hdr = _read_at(f, pos, 12)
+        eid = _ebml_id(hdr, 0)
+        if eid is None:
+            return
+        esz = _ebml_size(hdr, eid[1])
+        if esz is None:
+            return
+        data = pos + eid[1] + esz[1]
+        if esz[0] == _UNKNOWN:
+            yield eid[0], data, None
+            return
+        yield eid[0], data, min(data + esz[0], end)
+        pos = data + esz[0]
+
+
+def _sniff_ebml(f: BinaryIO, size: int) -> Sniffed:
+    budget = _Budget(_MAX_BOXES)
+    doctype = b""
+    track_types: set[int] = set()
+    for eid, d0, d1 in _ebml_elements(f, 0, size, budget):
+        if eid == 0x1A45DFA3 and d1 is not None:  # EBML header
+            for cid, c0, c1 in _ebml_elements(f, d0, d1, budget):
+                if cid == 0x4282 and c1 is not None:  # DocType
+                    doctype = _read_at(f, c0, min(c1 - c0, 32)).rstrip(b"\0")
+        elif eid == 0x18538067:  # Segment
+            seg_end = d1 if d1 is not None else size
+            for cid, c0, c1 in _ebml_elements(f, d0, seg_end, budget):
+                if cid == 0x1654AE6B and c1 is not None:  # Tracks
+                    for tid, t0, t1 in _ebml_elements(f, c0, c1, budget):
+                        if tid != 0xAE or t1 is None:  # TrackEntry
+                            continue
+                        for kid, k0, k1 in _ebml_elements(f, t0, t1, budget):
+                            if kid == 0x83 and k1 is not None and 0 < k1 - k0 <= 8:  # TrackType
+                                track_types.add(int.from_bytes(_read_at(f, k0, k1 - k0), "big"))
+                    break
+                if cid == 0x1F43B675 or c1 is None:  # first Cluster or unknown size: stop
+                    break
+            break
+    if doctype == b"webm":
+        video, audio = "webm", "weba"
+    elif doctype == b"matroska":
+        video, audio = "mkv", "mka"
+    else:
+        raise UnsupportedMedia(f"EBML document type {doctype!r} is not supported")
+    if 2 in track_types and 1 not in track_types:
+        return _result(audio)
+    return _result(video)
+
+
+# ----------------------------------------------------------------------------------------------
+
+
+def _describe_unknown(head: bytes) -> str:
+    known = {
+        b"PK\x03\x04": "a ZIP archive",
+        b"%PDF": "a PDF document",
+        b"\x7fELF": "an ELF executable",
+        b"Rar!": "a RAR archive",
+        b"\x1f\x8b": "a gzip stream",
+    }
+    for magic, what in known.items():
+        if head.startswith(magic):
+            return f"unsupported file type: {what}"
+    if head.lstrip()[:5].lower() in (b"<?xml", b"<svg ") or head.lstrip()[:4].lower() == b"<svg":
+        return "unsupported file type: XML/SVG"
+    return f"unsupported or unknown file type (first bytes {head[:12].hex(' ')})"
+
+
+def _sniff_open(f: BinaryIO, size: int) -> Sniffed:
+    head = f.read(_HEAD)
+    if not head:
+        raise CorruptMedia("empty file (0 bytes)")
+    if head[:3] == b"\xff\xd8\xff":
+        return _result("jpeg")
+    if head[:8] == b"\x89PNG\r\n\x1a\n":
+        return _result("png")
+    if head[:6] in (b"GIF87a", b"GIF89a"):
+        return _result("gif")
+    if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
+        return _result("tiff")
+    if head[:2] == b"BM" and len(head) >= 26 and int.from_bytes(head[14:18], "little") in (12, 16, 40, 52, 56, 64, 108, 124):
+        return _result("bmp")
+    if head[:4] in (b"RIFF", b"RIFX", b"RF64", b"BW64") and len(head) >= 12:
+        sub = head[8:12]
+        if sub == b"WEBP" and head[:4] == b"RIFF":
+            return _result("webp")
+        if sub == b"WAVE":
+            return _result("wav")
+        if sub in (b"AVI ", b"AVIX") and head[:4] == b"RIFF":
+            return _result("avi")
+        raise UnsupportedMedia(f"unsupported RIFF form type {sub!r}")
+    if head[:4] == b"fLaC":
+        return _result("flac")
+    if head[:4] == b"OggS":
+        nseg = head[26] if len(head) > 26 else 0
+        payload = head[27 + nseg : 27 + nseg + 16]
+        if payload.startswith((b"OpusHead", b"\x01vorbis", b"\x7fFLAC", b"Speex   ")):
+            return _result("ogg")
+        if payload.startswith(b"\x80theora"):
+            return _result("ogv")
+        raise UnsupportedMedia("Ogg stream with an unsupported codec")
+    if head[:4] == b"\x1a\x45\xdf\xa3":
+        return _sniff_ebml(f, size)
+    if len(head) >= 8 and head[4:8] == b"ftyp":
+        return _sniff_iso(f, head, size)
+    if len(head) >= 8 and head[4:8] in _QT_TOP:
+        first_size = int.from_bytes(head[:4], "big")
+        if first_size in (0, 1) or first_size >= 8:
+            return _sniff_iso(f, head, size)
+    if head[:3] == b"ID3" and len(head) >= 10:
+        offset = _id3_end(head)
+        # skip zero padding some taggers leave after the tag
+        pad = _read_at(f, offset, 4096)
+        offset += len(pad) - len(pad.lstrip(b"\0"))
+        return _result(_sniff_audio_stream(f, offset, size) or "mp3")
+    found = _sniff_audio_stream(f, 0, size)
+    if found:
+        return _result(found)
+    raise UnsupportedMedia(_describe_unknown(head))
+
+
+def sniff(path: str | os.PathLike[str]) -> Sniffed:
+    """Return ``(kind, format, mime)`` for the file at ``path`` from its content alone.
+
+    Raises :class:`~synthwatch.errors.CorruptMedia` for an empty file and
+    :class:`~synthwatch.errors.UnsupportedMedia` for anything that is not one of the supported
+    formats (JPEG, PNG, WebP, GIF, BMP, TIFF; WAV, MP3, FLAC, Ogg Vorbis/Opus, M4A, ADTS AAC;
+    MP4, MOV, MKV, WebM, AVI).
+    """
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        return _sniff_open(f, size)
