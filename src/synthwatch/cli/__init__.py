@@ -38,12 +38,11 @@ app = typer.Typer(help="synthwatch: find and govern synthetic media.", no_args_i
 console = Console(stderr=True)
 out = Console(highlight=False)
 
-try:
-    from .models import app as _models_app
+from .eval import app as _eval_app  # noqa: E402
+from .models import app as _models_app  # noqa: E402
 
-    app.add_typer(_models_app, name="models", help="Install, list and verify models.")
-except ImportError:  # pragma: no cover - the models CLI is part of the package
-    raise
+app.add_typer(_models_app, name="models", help="Install, list and verify models.")
+app.add_typer(_eval_app, name="eval", help="Measure detectors on labelled data (metrics, robustness, plots).")
 
 
 def exit_code_for(exc: BaseException) -> int:
