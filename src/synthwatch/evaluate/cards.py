@@ -11,11 +11,8 @@ then renamed); the model files and ``installed.json`` are not touched.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import replace
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from .. import __version__
@@ -24,20 +21,6 @@ from ..models.card import ModelCard
 from ..models.store import ModelStore
 
 __all__ = ["write_threshold", "calibrations_from_results"]
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".card-", suffix=".yaml", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_threshold(store: ModelStore, model: str, threshold: float, *, source: str,
@@ -62,8 +45,7 @@ def write_threshold(store: ModelStore, model: str, threshold: float, *, source: 
     extra = {**card.extra, "calibration": cal}
     new = replace(card, threshold=float(threshold), threshold_source=source, metrics=kept + new_metrics, extra=extra)
     new.validate()
-    _atomic_write(inst.folder / "card.yaml", new.to_yaml())
-    return store.installed(model).card
+    return store.update_card(model, new).card
 
 
 def calibrations_from_results(results: dict[str, Any], results_path: str | None = None) -> list[dict[str, Any]]:

@@ -276,6 +276,19 @@ class ModelStore:
                 raise
             return self.installed(name)  # read under the lock: this install, not a later one
 
+    def update_card(self, name: str, card: ModelCard) -> InstalledModel:
+        """Replace the installed card of ``name`` (e.g. a threshold fitted by ``synthwatch eval``).
+
+        Model files and their recorded sha256 are untouched; the card is validated and written
+        atomically under the store's write lock."""
+        card.validate()
+        with self._writing():
+            folder = self.installed(name).folder
+            tmp = folder / f".card-{os.getpid()}.yaml"
+            tmp.write_text(card.to_yaml(), encoding="utf-8")
+            os.replace(tmp, folder / "card.yaml")
+        return self.installed(name)
+
     def remove(self, name: str) -> bool:
         folder = self.folder(name)
         if not folder.exists():
