@@ -40,8 +40,20 @@ class Settings(BaseSettings):
     sampling: Sampling = Field(default_factory=Sampling)
     #: ONNX Runtime intra-op threads per session (0 = let ONNX Runtime decide)
     threads: int = Field(default=0, ge=0)
-    #: detectors used when the caller names none; None = every installed default detector
+    #: detectors used when the caller names none; None = every registered detector marked default
     detectors: list[str] | None = None
+    #: PEM file of C2PA trust anchors: a manifest whose signer chains to one is reported "Trusted"
+    c2pa_trust_anchors: Path | None = None
+
+    def c2pa_trust_anchors_pem(self) -> str | None:
+        if self.c2pa_trust_anchors is None:
+            return None
+        from .errors import ConfigError
+
+        try:
+            return self.c2pa_trust_anchors.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot read C2PA trust anchors {self.c2pa_trust_anchors}: {exc}") from exc
 
     @property
     def model_dir(self) -> Path:

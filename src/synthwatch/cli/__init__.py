@@ -39,9 +39,11 @@ console = Console(stderr=True)
 out = Console(highlight=False)
 
 from .eval import app as _eval_app  # noqa: E402
+from .label import app as _label_app  # noqa: E402
 from .models import app as _models_app  # noqa: E402
 
 app.add_typer(_models_app, name="models", help="Install, list and verify models.")
+app.add_typer(_label_app, name="label", help="Check, apply and compare AI-content labels (GB 45438, C2PA).")
 app.add_typer(_eval_app, name="eval", help="Measure detectors on labelled data (metrics, robustness, plots).")
 
 
@@ -103,6 +105,7 @@ def scan(
     timeout: Annotated[float | None, typer.Option(help="Wall-clock decode limit per file, seconds.")] = None,
     face_detector: Annotated[str, typer.Option(help="centerface (default) or yunet.")] = "centerface",
     timeline: Annotated[Path | None, typer.Option(help="Write a PNG of per-segment scores (and face boxes).")] = None,
+    declared_ai: Annotated[bool, typer.Option("--declared-ai", help="The uploader declared these items AI-generated.")] = False,
     home: Annotated[Path | None, typer.Option(envvar="SYNTHWATCH_HOME", help="synthwatch data folder (models).")] = None,
 ) -> None:
     """Scan images, audio and video for synthetic media."""
@@ -146,7 +149,7 @@ def scan(
                     bar.update(overall, step=f"{_f.name}: probing")
 
             collector = ThumbnailCollector(hook) if timeline else None
-            report = scanner.scan(f, hook=collector or hook)
+            report = scanner.scan(f, hook=collector or hook, declared_ai=declared_ai)
             bar.advance(overall)
             reports.append(report)
             if report.error:

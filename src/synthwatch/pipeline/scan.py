@@ -153,9 +153,11 @@ class Scanner:
 
     # ------------------------------------------------------------------ scanning
     def scan(self, source: Source, *, hook: Hook | None = None, name: str | None = None,
-             limits: Limits | None = None, sampling: Sampling | None = None) -> Report:
+             limits: Limits | None = None, sampling: Sampling | None = None,
+             declared_ai: bool = False) -> Report:
         """Scan one item. Media errors come back inside the Report (``report.error``); they are
-        not raised, so a batch can go on."""
+        not raised, so a batch can go on. ``declared_ai``: the uploader declared the item
+        AI-generated (an input to the labelling decision in ``report.provenance``)."""
         from ..media import open_source, probe
 
         hook = hook or _noop
@@ -181,6 +183,11 @@ class Scanner:
                 else:
                     self._scan_video(src.path, info, limits, sampling, slots, acc, hook)
                 timings["analyse"] = time.perf_counter() - t1
+                report = self._build_report(display, info, slots, acc)
+                t2 = time.perf_counter()
+                hook("provenance", {"source": display})
+                report = _with(report, provenance=self._provenance(src.path, report, declared_ai))
+                timings["provenance"] = time.perf_counter() - t2
         except SynthwatchError as exc:
             timings["total"] = time.perf_counter() - t0
             hook("done", {"source": display, "error": exc.code})
@@ -188,10 +195,19 @@ class Scanner:
                           verdict=Verdict(VerdictLabel.NOT_APPLICABLE, None, None, f"scan failed: {exc.code}"),
                           error=ReportError(exc.code, str(exc)), timings_s=timings,
                           created_at=_now(), synthwatch_version=__version__)
-        report = self._build_report(display, info, slots, acc)
         timings["total"] = time.perf_counter() - t0
         hook("done", {"source": display, "verdict": str(report.verdict.label)})
-        return Report(**{**_report_kwargs(report), "timings_s": timings})
+        return _with(report, timings_s=timings)
+
+    def _provenance(self, path: Path, report: Report, declared_ai: bool) -> dict[str, Any]:
+        """Labels, C2PA, IPTC, generator traces and watermarks, and the upload labelling decision."""
+        from ..provenance import inspect
+
+        try:
+            return inspect(path, declared_ai=declared_ai, verdict=report.verdict, detectors=report.detectors,
+                           trust_anchors=self.settings.c2pa_trust_anchors_pem())
+        except (SynthwatchError, OSError) as exc:
+            return {"error": {"code": getattr(exc, "code", "os_error"), "message": str(exc)}}
 
     # ---- image
     def _scan_image(self, path: Path, info: MediaInfo, limits: Limits, slots: list[_Slot], acc: _Acc,
@@ -396,9 +412,6 @@ class Scanner:
         all_segments.sort(key=lambda s: (s.start_s, s.detector))
         return Report(source=source, media=info, verdict=verdict, detectors=tuple(results),
                       segments=tuple(all_segments), faces=tuple(tracks),
-                      provenance={"inspected": False,
-                                  "note": "provenance inspection (AIGC label, C2PA, watermarks) is not part of "
-                                          "this version; see the provenance issue"},
                       warnings=tuple(warnings), created_at=_now(), synthwatch_version=__version__)
 
 
@@ -407,8 +420,10 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def _report_kwargs(r: Report) -> dict[str, Any]:
-    return {f: getattr(r, f) for f in r.__dataclass_fields__}
+def _with(r: Report, **changes: Any) -> Report:
+    import dataclasses
+
+    return dataclasses.replace(r, **changes)
 
 
 def _expected_frames(info: MediaInfo, sampling: Sampling) -> int | None:

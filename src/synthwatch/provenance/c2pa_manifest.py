@@ -1,0 +1,254 @@
+"""C2PA: read and validate manifests offline, and sign a platform manifest (``c2pa-python``).
+
+Validation never touches the network (remote manifests and OCSP are off). States, as c2pa reports
+them: ``Invalid`` (tampered, bad signature or binding), ``Valid`` (intact, signer not trusted
+here), ``Trusted`` (the signer chains to one of the configured trust anchors).
+
+Signing needs an X.509 chain (leaf first, from a CA; self-signed leaves are refused) with the
+``digitalSignature`` key usage and an EKU C2PA accepts (e.g. emailProtection or documentSigning),
+and the leaf's private key. Without a timestamp authority URL the signature is only as valid as
+the certificate. Sign *after* writing the implicit label: any later byte change invalidates the
+manifest (that is the point).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from synthwatch.media.sniff import sniff
+
+from .errors import ProvenanceError, UnsupportedCarrier
+from .rules import IPTC_CLASSES, IPTC_PREFIX
+
+__all__ = ["C2paSigningError", "C2paSigner", "MIME", "available", "read_c2pa", "sign_c2pa", "OFFLINE_SETTINGS",
+           "classify_source_type", "check_signing_chain"]
+
+#: sniffed format -> MIME type c2pa-python accepts
+MIME: dict[str, str] = {
+    "jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp", "gif": "image/gif", "tiff": "image/tiff",
+    "mp4": "video/mp4", "mov": "video/quicktime", "m4a": "audio/mp4", "wav": "audio/wav", "mp3": "audio/mpeg",
+    "flac": "audio/flac", "avi": "video/avi",
+}
+OFFLINE_SETTINGS: dict[str, Any] = {"verify": {"remote_manifest_fetch": False, "ocsp_fetch": False}}
+
+
+class C2paSigningError(ProvenanceError):
+    code = "c2pa_signing"
+
+
+def available() -> bool:
+    """Whether c2pa-python is installed."""
+    try:
+        import c2pa  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _lib() -> Any:
+    try:
+        import c2pa
+    except ImportError as exc:  # pragma: no cover - c2pa-python is a dependency
+        raise UnsupportedCarrier("C2PA needs the c2pa-python package (pip install c2pa-python)") from exc
+    return c2pa
+
+
+def _context(trust_anchors: str | None) -> Any:
+    c2pa = _lib()
+    settings: dict[str, Any] = json.loads(json.dumps(OFFLINE_SETTINGS))
+    if trust_anchors:
+        settings["trust"] = {"trust_anchors": trust_anchors}
+        settings["verify"]["verify_trust"] = True
+    return c2pa.Context(settings=c2pa.Settings.from_dict(settings))
+
+
+def classify_source_type(dst: str) -> str | None:
+    """'generated' / 'composite' for AI digital source types, 'capture' for camera/human, else None."""
+    code = dst.strip()
+    if code.startswith(IPTC_PREFIX):
+        code = code[len(IPTC_PREFIX):]
+    code = code.rstrip("/").rsplit("/", 1)[-1]
+    cls = IPTC_CLASSES.get(code)
+    if cls == "ai":
+        return "composite" if code.startswith("composite") else "generated"
+    return cls
+
+
+def _actions(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for a in manifest.get("assertions") or []:
+        if str(a.get("label", "")).startswith("c2pa.actions"):
+            out.extend(x for x in (a.get("data") or {}).get("actions") or [] if isinstance(x, dict))
+    return out
+
+
+def _summary(report: dict[str, Any], state: str | None, results: dict[str, Any] | None) -> dict[str, Any]:
+    active_label = report.get("active_manifest")
+    manifests = report.get("manifests") or {}
+    active = manifests.get(active_label) or {}
+    actions = _actions(active)
+    dsts = [str(a["digitalSourceType"]) for a in actions if a.get("digitalSourceType")]
+    classes = {classify_source_type(d) for d in dsts}
+    ai = "generated" if "generated" in classes else "composite" if "composite" in classes else None
+    failures: list[dict[str, str]] = []
+    for scope, entries in (results or {}).items():
+        if isinstance(entries, dict):
+            for f in entries.get("failure") or []:
+                failures.append({"scope": scope, "code": str(f.get("code")), "explanation": str(f.get("explanation", "")),
+                                 "url": str(f.get("url", ""))})
+        elif isinstance(entries, list):  # ingredientDeltas
+            for delta in entries:
+                for f in ((delta or {}).get("validationDeltas") or {}).get("failure") or []:
+                    failures.append({"scope": scope, "code": str(f.get("code")),
+                                     "explanation": str(f.get("explanation", "")), "url": str(f.get("url", ""))})
+    gen = active.get("claim_generator") or ", ".join(
+        f"{g.get('name', '')} {g.get('version', '')}".strip() for g in active.get("claim_generator_info") or [])
+    sig = active.get("signature_info") or {}
+    return {
+        "present": True,
+        "state": state,
+        "failures": failures,
+        "active_manifest": active_label,
+        "manifests": len(manifests),
+        "claim_generator": gen,
+        "title": active.get("title"),
+        "signer": {"issuer": sig.get("issuer"), "common_name": sig.get("common_name"), "alg": sig.get("alg"),
+                   "time": sig.get("time"), "cert_serial_number": sig.get("cert_serial_number")},
+        "actions": [{"action": a.get("action"), "digitalSourceType": a.get("digitalSourceType")} for a in actions],
+        "digital_source_types": dsts,
+        "ai": ai,
+        "capture": "capture" in classes,
+        "ingredients": [{"title": i.get("title"), "format": i.get("format"), "relationship": i.get("relationship"),
+                         "active_manifest": i.get("active_manifest")} for i in active.get("ingredients") or []],
+    }
+
+
+def read_c2pa(path: str | os.PathLike[str], *, trust_anchors: str | None = None,
+              fmt: str | None = None) -> dict[str, Any]:
+    """Read and validate the C2PA manifest store of ``path`` offline.
+
+    ``trust_anchors`` is a PEM bundle of root certificates; a signer chaining to one is ``Trusted``.
+    No manifest gives ``{"present": False, ...}``; a store c2pa cannot parse is reported ``Invalid``
+    with the library's message as the failure.
+    """
+    c2pa = _lib()
+    fmt = fmt or sniff(path).format
+    mime = MIME.get(fmt)
+    empty: dict[str, Any] = {"present": False, "state": None, "failures": [], "ai": None, "capture": False,
+                             "digital_source_types": []}
+    if mime is None:
+        return {**empty, "reason": f"C2PA is not read from {fmt} files"}
+    ctx = _context(trust_anchors)
+    with open(path, "rb") as f:
+        try:
+            reader = c2pa.Reader(mime, f, context=ctx)
+        except c2pa.C2paError.ManifestNotFound:
+            return empty
+        except c2pa.C2paError as exc:
+            return {**empty, "present": True, "state": "Invalid",
+                    "failures": [{"scope": "store", "code": type(exc).__name__, "explanation": str(exc), "url": ""}]}
+        with reader:
+            report = json.loads(reader.json())
+            state = reader.get_validation_state()
+            results = reader.get_validation_results()
+    return _summary(report, state, results)
+
+
+@dataclass(frozen=True)
+class C2paSigner:
+    """A configured signing identity: PEM chain (leaf first) and the leaf's PEM private key."""
+
+    cert_chain_pem: str
+    private_key_pem: str
+    alg: str = "es256"
+    ta_url: str | None = None
+
+    @classmethod
+    def from_files(cls, chain: str | os.PathLike[str], key: str | os.PathLike[str], alg: str = "es256",
+                   ta_url: str | None = None) -> C2paSigner:
+        with open(chain, encoding="ascii") as c, open(key, encoding="ascii") as k:
+            return cls(c.read(), k.read(), alg, ta_url)
+
+
+def check_signing_chain(chain_pem: str) -> None:
+    """Refuse chains C2PA validators reject: self-signed or CA leaves, no digitalSignature, no EKU."""
+    from cryptography import x509
+    from cryptography.x509.oid import ExtensionOID
+
+    try:
+        certs = x509.load_pem_x509_certificates(chain_pem.encode("ascii"))
+    except (ValueError, UnicodeEncodeError) as exc:
+        raise C2paSigningError(f"the certificate chain is not PEM X.509: {exc}") from exc
+    leaf = certs[0]
+    if leaf.issuer == leaf.subject:
+        raise C2paSigningError("the signing certificate is self-signed; C2PA needs one issued by a CA")
+    try:
+        bc = leaf.extensions.get_extension_for_class(x509.BasicConstraints).value
+        if bc.ca:
+            raise C2paSigningError("the signing certificate is a CA certificate")
+    except x509.ExtensionNotFound:
+        pass
+    try:
+        ku: x509.KeyUsage | None = leaf.extensions.get_extension_for_class(x509.KeyUsage).value
+    except x509.ExtensionNotFound:
+        ku = None
+    if ku is None or not ku.digital_signature:
+        raise C2paSigningError("the signing certificate lacks the digitalSignature key usage")
+    try:
+        leaf.extensions.get_extension_for_oid(ExtensionOID.EXTENDED_KEY_USAGE)
+    except x509.ExtensionNotFound as exc:
+        raise C2paSigningError("the signing certificate has no extended key usage C2PA accepts") from exc
+
+
+def sign_c2pa(src: str | os.PathLike[str], dst: str | os.PathLike[str], signer: C2paSigner, *,
+              digital_source_type: str | None = None, action: str | None = None,
+              claim_generator: tuple[str, str] = ("synthwatch", "0.1.0"), title: str | None = None,
+              trust_anchors: str | None = None) -> dict[str, Any]:
+    """Sign a platform manifest into a copy of ``src`` and return the validated result.
+
+    With ``digital_source_type`` (an IPTC URI or code) and no existing manifest the action is
+    ``c2pa.created`` with that source type; when ``src`` carries a manifest it becomes the parent
+    ingredient and the action is ``action`` (default ``c2pa.published``) with the source type.
+    """
+    c2pa = _lib()
+    check_signing_chain(signer.cert_chain_pem)
+    fmt = sniff(src).format
+    mime = MIME.get(fmt)
+    if mime is None:
+        raise UnsupportedCarrier(f"C2PA cannot be embedded in {fmt} files")
+    dst_code = digital_source_type
+    if dst_code and not dst_code.startswith("http"):
+        dst_code = IPTC_PREFIX + dst_code
+    parent = read_c2pa(src, fmt=fmt, trust_anchors=trust_anchors)
+    entry: dict[str, Any] = {"action": action or ("c2pa.published" if parent["present"] else "c2pa.created")}
+    if dst_code:
+        entry["digitalSourceType"] = dst_code
+    manifest: dict[str, Any] = {
+        "claim_generator_info": [{"name": claim_generator[0], "version": claim_generator[1]}],
+        "title": title or os.path.basename(src),
+        "assertions": [{"label": "c2pa.actions", "data": {"actions": [entry]}}],
+    }
+    try:
+        sig = c2pa.Signer.from_info(c2pa.C2paSignerInfo(signer.alg, signer.cert_chain_pem.encode("ascii"),
+                                                        signer.private_key_pem.encode("ascii"), signer.ta_url))
+        with c2pa.Builder(manifest, context=_context(trust_anchors)) as builder:
+            if parent["present"]:  # the source becomes the parent ingredient, "opened" first
+                builder.set_intent(c2pa.C2paBuilderIntent.EDIT)
+            out = io.BytesIO()
+            with open(src, "rb") as s:
+                builder.sign(sig, mime, s, out)
+    except (c2pa.C2paError, ValueError, TypeError, UnicodeEncodeError) as exc:
+        raise C2paSigningError(f"C2PA signing failed: {exc}") from exc
+    tmp = f"{dst}.c2pa-tmp"
+    with open(tmp, "wb") as f:
+        f.write(out.getvalue())
+    result = read_c2pa(tmp, fmt=fmt, trust_anchors=trust_anchors)
+    if not result["present"] or result["state"] == "Invalid":
+        os.unlink(tmp)
+        raise C2paSigningError(f"the signed copy does not validate: {result['failures']}")
+    os.replace(tmp, dst)
+    return result

@@ -1,0 +1,218 @@
+"""The upload decision (Labeling Measures Art. 6): label "1", "2", "3" or none, with its basis.
+
+:func:`decide` turns the provenance signals of a file (what :func:`synthwatch.provenance.read_signals`
+returns), the uploader's declaration and the detectors' verdict into *facts*, then runs the rule
+table of :mod:`synthwatch.provenance.rules` (or one loaded with :func:`load_rules`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from synthwatch.errors import ConfigError
+from synthwatch.types import DetectorResult, DetectorStatus, Verdict, VerdictLabel
+
+from .label import LABEL_MEANINGS
+from .rules import RULES
+
+__all__ = ["Decision", "decide", "facts_from", "load_rules", "check_rules", "FACTS"]
+
+#: every fact a rule may test, with what it means
+FACTS: dict[str, str] = {
+    "aigc.present": "an implicit AIGC label was found (readable or not)",
+    "aigc.valid": "the label conforms to GB 45438 Annex E (no deviation)",
+    "aigc.label": "the label's Label value read leniently: '1', '2', '3' or None",
+    "aigc.error": "a label was present but unreadable or hostile",
+    "c2pa.present": "a C2PA manifest store was found",
+    "c2pa.state": "C2PA validation state: 'Invalid', 'Valid', 'Trusted' or None",
+    "c2pa.ai": "C2PA digital source type: 'generated', 'composite' or None",
+    "c2pa.capture": "C2PA names a camera/human digital source type",
+    "iptc.class": "IPTC DigitalSourceType class: 'ai', 'possibly_ai', 'capture' or None",
+    "generator.trace": "generator text chunks or a generator software name were found",
+    "watermark.found": "an AI-generator watermark was detected",
+    "visible_label.found": "a visible AI label was detected (given by the caller)",
+    "declared_ai": "the uploader declared the content AI-generated",
+    "detector.synthetic": "the fused detector verdict is likely_synthetic",
+    "face.synthetic": "a face-forgery detector scored a face over its threshold",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What the platform must do with an upload."""
+
+    label: str | None  # "1" | "2" | "3" | None
+    rule: str  # id of the rule that fired, "none" when none did
+    basis: str
+    notice: str | None = None  # text of the notice to show, None without a label
+    write_propagator: bool = False  # Art. 6 cases 1-3: write the propagator fields after every transcode
+    human_review: bool = False
+    review: tuple[tuple[str, str], ...] = ()  # (rule id, basis) of every review rule that matched
+    facts: tuple[tuple[str, Any], ...] = ()
+    rules_version: str = ""
+
+    @property
+    def meaning(self) -> str | None:
+        return LABEL_MEANINGS.get(self.label) if self.label else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "label": self.label,
+            "meaning": self.meaning,
+            "rule": self.rule,
+            "basis": self.basis,
+            "notice": self.notice,
+            "write_propagator": self.write_propagator,
+            "human_review": self.human_review,
+            "review": [{"rule": r, "basis": b} for r, b in self.review],
+            "facts": dict(self.facts),
+            "rules_version": self.rules_version,
+        }
+
+
+def _get(d: Mapping[str, Any] | None, *path: str) -> Any:
+    cur: Any = d
+    for p in path:
+        if not isinstance(cur, Mapping):
+            return None
+        cur = cur.get(p)
+    return cur
+
+
+def facts_from(signals: Mapping[str, Any] | None = None, *, declared_ai: bool = False,
+               verdict: Verdict | None = None, detectors: Sequence[DetectorResult] = (),
+               visible_label: bool = False, watermark: bool | None = None) -> dict[str, Any]:
+    """The facts the rules test, from the signals dict of :func:`read_signals` and the caller's inputs."""
+    aigc = _get(signals, "aigc") or {}
+    label = _get(aigc, "label")
+    c2pa = _get(signals, "c2pa") or {}
+    wm = _get(signals, "watermarks") or {}
+    face_synthetic = any(
+        d.modality == "face" and d.status is DetectorStatus.OK and d.label is VerdictLabel.LIKELY_SYNTHETIC
+        for d in detectors
+    )
+    return {
+        "aigc.present": bool(aigc.get("present")),
+        "aigc.valid": bool(aigc.get("valid")),
+        "aigc.label": (label.get("label") if label and label.get("label") in LABEL_MEANINGS else None),
+        "aigc.error": aigc.get("error") is not None,
+        "c2pa.present": bool(c2pa.get("present")),
+        "c2pa.state": c2pa.get("state"),
+        "c2pa.ai": c2pa.get("ai"),
+        "c2pa.capture": bool(c2pa.get("capture")),
+        "iptc.class": _get(signals, "iptc", "class"),
+        "generator.trace": bool(_get(signals, "generator_traces")),
+        "watermark.found": bool(watermark) if watermark is not None else bool(wm.get("found")),
+        "visible_label.found": bool(visible_label),
+        "declared_ai": bool(declared_ai),
+        "detector.synthetic": verdict is not None and verdict.label is VerdictLabel.LIKELY_SYNTHETIC,
+        "face.synthetic": face_synthetic,
+    }
+
+
+def _match(cond: Mapping[str, Any], facts: Mapping[str, Any]) -> bool:
+    if "all" in cond:
+        return all(_match(c, facts) for c in cond["all"])
+    if "any" in cond:
+        return any(_match(c, facts) for c in cond["any"])
+    if "not" in cond:
+        return not _match(cond["not"], facts)
+    value = facts.get(cond["fact"])
+    if "eq" in cond:
+        return bool(value == cond["eq"] and type(value) is type(cond["eq"]))
+    if "in" in cond:
+        return value in cond["in"]
+    raise ConfigError(f"rule condition without an operator: {cond!r}")
+
+
+def _check_cond(cond: Any, where: str) -> None:
+    if not isinstance(cond, Mapping):
+        raise ConfigError(f"{where}: a condition must be a mapping")
+    keys = set(cond)
+    if keys in ({"all"}, {"any"}):
+        items = cond[next(iter(keys))]
+        if not isinstance(items, list) or not items:
+            raise ConfigError(f"{where}: 'all'/'any' needs a non-empty list")
+        for c in items:
+            _check_cond(c, where)
+        return
+    if keys == {"not"}:
+        _check_cond(cond["not"], where)
+        return
+    if "fact" not in cond or len(keys) != 2 or not ({"eq", "in"} & keys):
+        raise ConfigError(f"{where}: expected {{fact, eq|in}}, got {sorted(keys)}")
+    if cond["fact"] not in FACTS:
+        raise ConfigError(f"{where}: unknown fact {cond['fact']!r}; known: {', '.join(FACTS)}")
+    if "in" in cond and not isinstance(cond["in"], list):
+        raise ConfigError(f"{where}: 'in' needs a list")
+
+
+def check_rules(rules: Mapping[str, Any]) -> None:
+    """Raise :class:`ConfigError` naming the first problem in a rule table."""
+    if not isinstance(rules.get("label_rules"), list):
+        raise ConfigError("rule table needs a 'label_rules' list")
+    seen: set[str] = set()
+    for kind in ("label_rules", "review_rules"):
+        for i, rule in enumerate(rules.get(kind) or []):
+            where = f"{kind}[{i}]"
+            if not isinstance(rule, Mapping) or not rule.get("id") or not rule.get("basis"):
+                raise ConfigError(f"{where}: every rule needs an 'id' and a 'basis'")
+            if rule["id"] in seen:
+                raise ConfigError(f"{where}: duplicate rule id {rule['id']!r}")
+            seen.add(rule["id"])
+            if kind == "label_rules" and rule.get("label") not in LABEL_MEANINGS:
+                raise ConfigError(f"{where}: label must be '1', '2' or '3'")
+            if kind == "label_rules" and rule.get("notice") not in (rules.get("notices") or {}):
+                raise ConfigError(f"{where}: notice {rule.get('notice')!r} is not in 'notices'")
+            _check_cond(rule.get("when"), where)
+
+
+def load_rules(path: str | Path) -> dict[str, Any]:
+    """A rule table from a YAML or JSON file (same shape as :data:`synthwatch.provenance.rules.RULES`)."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read rule table {p}: {exc}") from exc
+    import yaml
+
+    try:
+        data = json.loads(text) if p.suffix.lower() == ".json" else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as exc:
+        raise ConfigError(f"rule table {p} is not valid YAML/JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"rule table {p} must be a mapping")
+    check_rules(data)
+    return data
+
+
+def decide(signals: Mapping[str, Any] | None = None, *, declared_ai: bool = False, verdict: Verdict | None = None,
+           detectors: Sequence[DetectorResult] = (), visible_label: bool = False, watermark: bool | None = None,
+           rules: Mapping[str, Any] | None = None) -> Decision:
+    """Art. 6: which label an upload gets, the rule that fired and why.
+
+    ``signals`` is the dict :func:`synthwatch.provenance.read_signals` returns (``inspect(path)``
+    minus its ``decision``); ``declared_ai`` is the uploader's declaration; ``verdict`` and
+    ``detectors`` come from the scan (the fused verdict and each detector's result; face detectors
+    drive the human-review rule). ``visible_label`` / ``watermark`` report checks made elsewhere.
+    """
+    table = rules if rules is not None else RULES
+    if rules is not None:
+        check_rules(table)
+    facts = facts_from(signals, declared_ai=declared_ai, verdict=verdict, detectors=detectors,
+                       visible_label=visible_label, watermark=watermark)
+    review = tuple((r["id"], r["basis"]) for r in table.get("review_rules") or [] if _match(r["when"], facts))
+    notices = table.get("notices") or {}
+    for rule in table["label_rules"]:
+        if _match(rule["when"], facts):
+            return Decision(label=rule["label"], rule=rule["id"], basis=rule["basis"],
+                            notice=notices.get(rule.get("notice")), write_propagator=True,
+                            human_review=bool(review), review=review, facts=tuple(facts.items()),
+                            rules_version=str(table.get("version", "")))
+    return Decision(label=None, rule="none", basis="no label, declaration, trace or detector finding (Art. 6 case 4)",
+                    human_review=bool(review), review=review, facts=tuple(facts.items()),
+                    rules_version=str(table.get("version", "")))

@@ -1,0 +1,168 @@
+"""Explicit (visible) labels on images: burn "AI生成 / AI-generated" into the picture.
+
+GB 45438 (check the figures): the text contains "AI" or "人工智能" and "生成" or "合成"; its height is
+at least 5% of the image's shorter side. The height measured here is the ink height of every line
+of the rendered text, so the rule holds for what a viewer sees, not for a nominal font size.
+
+Font: WenQuanYi Micro Hei (Debian ``fonts-wqy-microhei``, licence Apache-2.0 or GPL-3+ with the
+font exception), found at its Debian path; another font can be given (it must cover Latin and CJK).
+The source's EXIF, ICC profile and XMP packet (with its implicit label) are carried over; pixels
+outside the label box are unchanged for lossless formats.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, ImageDraw, ImageFont
+
+from synthwatch.media.sniff import sniff
+
+from .carriers import images
+from .errors import ProvenanceError, UnsupportedCarrier
+
+__all__ = ["DEFAULT_TEXT", "FONT_CANDIDATES", "FontNotFound", "VisibleLabel", "find_font", "burn_image_label",
+           "MIN_HEIGHT_RATIO"]
+
+DEFAULT_TEXT = ("AI生成", "AI-generated")
+MIN_HEIGHT_RATIO = 0.05
+FONT_CANDIDATES: tuple[tuple[str, str], ...] = (
+    ("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
+     "WenQuanYi Micro Hei (Debian fonts-wqy-microhei): Apache-2.0 or GPL-3+ with font exception"),
+    ("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
+     "Noto Sans CJK (Debian fonts-noto-cjk): SIL Open Font License 1.1"),
+    ("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",
+     "WenQuanYi Zen Hei (Debian fonts-wqy-zenhei): GPL-2 with font exception"),
+)
+_FORMATS = {"jpeg": "JPEG", "png": "PNG", "webp": "WEBP"}
+
+
+class FontNotFound(ProvenanceError):
+    code = "label_font_missing"
+
+
+@dataclass(frozen=True)
+class VisibleLabel:
+    """What was drawn."""
+
+    text: tuple[str, ...]
+    font: str
+    font_licence: str
+    font_size: int
+    text_height_px: int  # smallest ink height among the lines
+    min_required_px: int
+    ratio: float  # text_height_px / shorter side
+    box: tuple[int, int, int, int]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"text": list(self.text), "font": self.font, "font_licence": self.font_licence,
+                "font_size": self.font_size, "text_height_px": self.text_height_px,
+                "min_required_px": self.min_required_px, "ratio": round(self.ratio, 4), "box": list(self.box)}
+
+
+def find_font(path: str | os.PathLike[str] | None = None) -> tuple[str, str]:
+    """(font path, licence note): ``path``, else ``$SYNTHWATCH_LABEL_FONT``, else a known Debian CJK font."""
+    if path is not None or os.environ.get("SYNTHWATCH_LABEL_FONT"):
+        p = str(path or os.environ["SYNTHWATCH_LABEL_FONT"])
+        if not os.path.isfile(p):
+            raise FontNotFound(f"label font {p} does not exist")
+        return p, "given by the caller"
+    for p, licence in FONT_CANDIDATES:
+        if os.path.isfile(p):
+            return p, licence
+    raise FontNotFound("no font that renders Chinese was found; install one with: "
+                       "apt-get install fonts-wqy-microhei (or set SYNTHWATCH_LABEL_FONT)")
+
+
+def _ink_height(font: ImageFont.FreeTypeFont, text: str) -> int:
+    _left, top, _right, bottom = font.getbbox(text)
+    return int(bottom - top)
+
+
+def _layout(font_path: str, lines: tuple[str, ...], need: int) -> tuple[ImageFont.FreeTypeFont, int]:
+    size = max(4, need)
+    for _ in range(400):
+        font = ImageFont.truetype(font_path, size)
+        heights = [_ink_height(font, line) for line in lines]
+        if min(heights) >= need:
+            widest = max(font.getbbox(line)[2] - font.getbbox(line)[0] for line in lines)
+            return font, int(widest)
+        size += max(1, size // 20)
+    raise UnsupportedCarrier("could not size the visible label")  # pragma: no cover
+
+
+def burn_image_label(src: str | os.PathLike[str], dst: str | os.PathLike[str], *,
+                     text: tuple[str, ...] = DEFAULT_TEXT, font_path: str | os.PathLike[str] | None = None,
+                     corner: str = "bottom-left", min_height_ratio: float = MIN_HEIGHT_RATIO) -> VisibleLabel:
+    """Draw the notice on a copy of the image ``src`` (JPEG, PNG or WebP) at ``dst``."""
+    fmt = sniff(src).format
+    if fmt not in _FORMATS:
+        raise UnsupportedCarrier(f"visible labels are drawn on JPEG, PNG and WebP images, not {fmt}")
+    joined = " / ".join(text)
+    if not (("AI" in joined or "人工智能" in joined) and ("生成" in joined or "合成" in joined)):
+        raise ProvenanceError("the notice must contain 'AI' or '人工智能' and '生成' or '合成'")
+    path, licence = find_font(font_path)
+    data = Path(src).read_bytes()
+    meta = {"jpeg": images.read_jpeg, "png": images.read_png, "webp": images.read_webp}[fmt](data)
+    with Image.open(src) as im:
+        im.load()
+        info = dict(im.info)
+        w, h = im.size
+        need = max(1, math.ceil(min_height_ratio * min(w, h)))
+        lines: tuple[str, ...] = (joined,)
+        font, width = _layout(path, lines, need)
+        if width > w * 0.9 and len(text) > 1:
+            font, width = _layout(path, text, need)
+            lines = text
+        pad = max(2, need // 4)
+        line_gap = max(1, need // 5)
+        heights = [_ink_height(font, line) for line in lines]
+        box_w = width + 2 * pad
+        box_h = sum(heights) + line_gap * (len(lines) - 1) + 2 * pad
+        if box_w > w or box_h > h:
+            raise UnsupportedCarrier(f"a notice {need}px high does not fit a {w}x{h} image")
+        x0 = max(0, pad if "left" in corner else w - box_w - pad)
+        y0 = max(0, h - box_h - pad if "bottom" in corner else pad)
+        mode = im.mode
+        canvas = im.convert("RGBA")
+        overlay = Image.new("RGBA", canvas.size, (0, 0, 0, 0))
+        draw = ImageDraw.Draw(overlay)
+        draw.rectangle((x0, y0, x0 + box_w - 1, y0 + box_h - 1), fill=(0, 0, 0, 170))
+        y = y0 + pad
+        for line, lh in zip(lines, heights, strict=True):
+            bx, by = font.getbbox(line)[:2]
+            draw.text((x0 + pad - bx, y - by), line, font=font, fill=(255, 255, 255, 255))
+            y += lh + line_gap
+        out = Image.alpha_composite(canvas, overlay)
+        result = out.convert(mode) if mode in ("RGB", "RGBA", "L", "LA") else out.convert("RGB")
+        save: dict[str, Any] = {}
+        if info.get("icc_profile"):
+            save["icc_profile"] = info["icc_profile"]
+        if info.get("exif"):
+            save["exif"] = info["exif"]
+        if fmt == "jpeg":
+            save.update(quality=95, subsampling=0)
+            if result.mode not in ("RGB", "L"):
+                result = result.convert("RGB")
+        elif fmt == "webp":
+            save.update(lossless=True)
+        tmp = f"{dst}.visible-tmp"
+        result.save(tmp, _FORMATS[fmt], **save)
+    # carry the source's XMP packet (and so its implicit label) over, byte for byte
+    if meta.xmp:
+        packet = meta.xmp[0]
+        body = Path(tmp).read_bytes()
+        if fmt == "jpeg":
+            body = images.write_jpeg_xmp(body, lambda _old: packet, lambda p: p)
+        elif fmt == "png":
+            body = images.write_png_xmp(body, lambda _old: packet, lambda p: p)
+        else:
+            body = images.write_webp_xmp(body, lambda _old: packet)
+        Path(tmp).write_bytes(body)
+    os.replace(tmp, dst)
+    return VisibleLabel(tuple(lines), path, licence, int(font.size), min(heights), need, min(heights) / min(w, h),
+                        (int(x0), int(y0), int(x0 + box_w), int(y0 + box_h)))

@@ -1,0 +1,182 @@
+"""C2PA: offline validation (Invalid / Valid / Trusted), tamper detection, signing with a test CA."""
+
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("c2pa", reason="c2pa-python is not installed")
+from cryptography import x509  # noqa: E402
+from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
+from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID  # noqa: E402
+
+from synthwatch.provenance import AIGCLabel, inspect, write_label  # noqa: E402
+from synthwatch.provenance.c2pa_manifest import (  # noqa: E402
+    C2paSigner,
+    C2paSigningError,
+    classify_source_type,
+    read_c2pa,
+    sign_c2pa,
+)
+
+NOW = datetime.datetime.now(datetime.UTC)
+
+
+def _name(cn: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn),
+                      x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Synthwatch Test")])
+
+
+def _usage(sign: bool) -> x509.KeyUsage:
+    return x509.KeyUsage(digital_signature=sign, content_commitment=False, key_encipherment=False,
+                         data_encipherment=False, key_agreement=False, key_cert_sign=not sign, crl_sign=not sign,
+                         encipher_only=False, decipher_only=False)
+
+
+def _pem(c: x509.Certificate) -> str:
+    return c.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def _key_pem(k: ec.EllipticCurvePrivateKey) -> str:
+    return k.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                           serialization.NoEncryption()).decode()
+
+
+@pytest.fixture(scope="module")
+def pki() -> dict[str, Any]:
+    """A test root CA and a C2PA signing leaf it issued; plus a self-signed leaf (which must be refused)."""
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = (x509.CertificateBuilder().subject_name(_name("Test Root CA")).issuer_name(_name("Test Root CA"))
+          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
+          .not_valid_before(NOW - datetime.timedelta(days=1)).not_valid_after(NOW + datetime.timedelta(days=30))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .add_extension(_usage(False), critical=True)
+          .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+          .sign(ca_key, hashes.SHA256()))
+
+    def leaf(issuer_key: ec.EllipticCurvePrivateKey, issuer: x509.Name, key: ec.EllipticCurvePrivateKey,
+             cn: str) -> x509.Certificate:
+        return (x509.CertificateBuilder().subject_name(_name(cn)).issuer_name(issuer)
+                .public_key(key.public_key()).serial_number(x509.random_serial_number())
+                .not_valid_before(NOW - datetime.timedelta(days=1)).not_valid_after(NOW + datetime.timedelta(days=30))
+                .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+                .add_extension(_usage(True), critical=True)
+                .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION]), critical=False)
+                .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+                .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()),
+                               critical=False)
+                .sign(issuer_key, hashes.SHA256()))
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = leaf(ca_key, ca.subject, key, "Platform Signer")
+    self_key = ec.generate_private_key(ec.SECP256R1())
+    self_cert = leaf(self_key, _name("Self Signed"), self_key, "Self Signed")
+    return {
+        "root": _pem(ca),
+        "signer": C2paSigner(_pem(cert) + _pem(ca), _key_pem(key)),
+        "self_signed": C2paSigner(_pem(self_cert), _key_pem(self_key)),
+    }
+
+
+AI = "trainedAlgorithmicMedia"
+
+
+@pytest.mark.parametrize("name", ["jpeg", "png"])
+def test_sign_validate_trust_and_tamper(name: str, media: dict[str, Path], pki: dict[str, Any],
+                                        tmp_path: Path) -> None:
+    labelled = tmp_path / f"l{media[name].suffix}"
+    write_label(media[name], labelled, AIGCLabel.as_producer("1", "PROD", "i1"))  # label first, then sign
+    signed = tmp_path / f"s{media[name].suffix}"
+    result = sign_c2pa(labelled, signed, pki["signer"], digital_source_type=AI)
+    assert result["state"] == "Valid"  # intact; the signer is not trusted here
+    assert {f["code"] for f in result["failures"]} == {"signingCredential.untrusted"}
+    assert result["ai"] == "generated" and result["signer"]["common_name"] == "Platform Signer"
+    assert result["claim_generator"].startswith("synthwatch")
+    assert result["actions"][0]["action"] == "c2pa.created"
+
+    trusted = read_c2pa(signed, trust_anchors=pki["root"])
+    assert trusted["state"] == "Trusted" and trusted["failures"] == []
+
+    # the implicit label survived signing
+    section = inspect(signed, trust_anchors=pki["root"])
+    assert section["aigc"]["valid"] and section["c2pa"]["state"] == "Trusted"
+    assert section["decision"]["rule"] == "art6.1-implicit-label"
+
+    # one changed byte in the image data makes the manifest Invalid
+    data = bytearray(signed.read_bytes())
+    pos = len(data) - 40
+    data[pos] ^= 0x01
+    tampered = tmp_path / f"t{media[name].suffix}"
+    tampered.write_bytes(bytes(data))
+    bad = read_c2pa(tampered, trust_anchors=pki["root"])
+    assert bad["state"] == "Invalid" and bad["failures"]
+    assert any("mismatch" in f["code"] or "hash" in f["code"].lower() for f in bad["failures"]), bad["failures"]
+
+
+def test_c2pa_alone_decides_case_1_and_tampering_case_3(media: dict[str, Path], pki: dict[str, Any],
+                                                         tmp_path: Path) -> None:
+    signed = tmp_path / "s.jpg"
+    sign_c2pa(media["jpeg"], signed, pki["signer"], digital_source_type=AI)
+    assert inspect(signed)["decision"]["rule"] == "art6.1-c2pa"
+    # a label written after signing changes hashed bytes: the manifest no longer validates
+    relabelled = tmp_path / "r.jpg"
+    write_label(signed, relabelled, AIGCLabel("3", content_propagator="PLAT", propagate_id="p"))
+    section = inspect(relabelled)
+    assert section["c2pa"]["state"] == "Invalid"
+    assert section["decision"]["label"] == "3"
+
+
+def test_resigning_keeps_the_parent_as_ingredient(media: dict[str, Path], pki: dict[str, Any],
+                                                  tmp_path: Path) -> None:
+    first = tmp_path / "a.jpg"
+    sign_c2pa(media["jpeg"], first, pki["signer"], digital_source_type=AI)
+    second = tmp_path / "b.jpg"
+    result = sign_c2pa(first, second, pki["signer"], digital_source_type=AI)
+    assert result["state"] == "Valid"
+    assert [a["action"] for a in result["actions"]] == ["c2pa.opened", "c2pa.published"]
+    assert result["ingredients"] and result["ingredients"][0]["relationship"] == "parentOf"
+    assert result["manifests"] == 2
+
+
+def test_self_signed_certificates_are_refused(media: dict[str, Path], pki: dict[str, Any], tmp_path: Path) -> None:
+    with pytest.raises(C2paSigningError):
+        sign_c2pa(media["jpeg"], tmp_path / "x.jpg", pki["self_signed"], digital_source_type=AI)
+    assert not (tmp_path / "x.jpg").exists()
+
+
+def test_no_manifest_and_unsupported(media: dict[str, Path], tmp_path: Path) -> None:
+    assert read_c2pa(media["png"])["present"] is False
+    assert read_c2pa(media["mkv"])["reason"].startswith("C2PA is not read")
+
+
+@pytest.mark.parametrize(("dst", "cls"), [
+    ("http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia", "generated"),
+    ("compositeWithTrainedAlgorithmicMedia", "composite"),
+    ("http://cv.iptc.org/newscodes/digitalsourcetype/digitalCapture", "capture"),
+    ("unknown", None),
+])
+def test_classify_source_type(dst: str, cls: str | None) -> None:
+    assert classify_source_type(dst) == cls
+
+
+def test_cli_check_with_trust_anchors(media: dict[str, Path], pki: dict[str, Any], tmp_path: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from synthwatch.cli.label import app
+
+    signed = tmp_path / "s.png"
+    sign_c2pa(media["png"], signed, pki["signer"], digital_source_type=AI)
+    roots = tmp_path / "roots.pem"
+    roots.write_text(pki["root"])
+    r = CliRunner().invoke(app, ["check", str(signed), "--json", "--trust-anchors", str(roots)])
+    assert r.exit_code == 0, r.output
+    (row,) = json.loads(r.output)
+    assert row["c2pa"]["state"] == "Trusted" and row["decision"]["rule"] == "art6.1-c2pa"
+    r = CliRunner().invoke(app, ["check", str(signed), "--trust-anchors", str(tmp_path / "none.pem")])
+    assert r.exit_code == 2
