@@ -1,17 +1,12 @@
 """Silero VAD wrapper: span grouping (pure), and the real silero-vad 6.2.3 ONNX model on silence,
 tones and real speech.
 
-The model comes from the pinned silero-vad 6.2.3 wheel: a wheel found in
-``$SYNTHWATCH_TEST_WHEELHOUSE`` (the folder the model-store tests also use), or an installed
-``silero_vad`` distribution whose file matches the card's sha256. Without either the model tests
-skip and say so; nothing is downloaded.
+The model comes from the pinned silero-vad 6.2.3 wheel, installed into the session's model store
+by ``synthwatch models setup`` logic (``model_store`` fixture); tests skip and say so without it.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import os
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -19,8 +14,7 @@ import pytest
 
 from synthwatch.detectors.audio.vad import SileroVAD, spans_from_probs
 from synthwatch.errors import DetectorError, ModelNotInstalled
-from synthwatch.models.card import packaged_card
-from synthwatch.models.store import ModelStore, sha256_file
+from synthwatch.models.store import ModelStore
 
 REPO = Path(__file__).resolve().parents[3]
 SHARED = REPO.parent / "shared"
@@ -28,33 +22,13 @@ MEMBER = "silero_vad/data/silero_vad.onnx"
 SR = 16_000
 
 
-def _silero_onnx(dest: Path) -> Path:
-    card = packaged_card("silero-vad")
-    house = os.environ.get("SYNTHWATCH_TEST_WHEELHOUSE")
-    if house:
-        for wheel in sorted(Path(house).glob("silero_vad-6.2.3-*.whl")):
-            with zipfile.ZipFile(wheel) as zf:
-                out = dest / card.file
-                out.write_bytes(zf.read(MEMBER))
-            return out
-    spec = importlib.util.find_spec("silero_vad")  # locates the package without importing it (or torch)
-    if spec is not None and spec.submodule_search_locations:
-        for loc in spec.submodule_search_locations:
-            p = Path(loc) / "data" / "silero_vad.onnx"
-            if p.is_file() and sha256_file(p) == card.sha256:
-                return p
-    pytest.skip("the silero-vad 6.2.3 model is not available offline: put silero_vad-6.2.3-py3-none-any.whl "
-                "in $SYNTHWATCH_TEST_WHEELHOUSE (or pip install --no-deps silero-vad==6.2.3)")
-
-
 @pytest.fixture(scope="session")
-def vad(tmp_path_factory: pytest.TempPathFactory) -> SileroVAD:
-    root = tmp_path_factory.mktemp("vad")
-    src = _silero_onnx(root)
-    store = ModelStore(root / "models")
-    card = packaged_card("silero-vad")
-    store.install("silero-vad", {card.file: src}, resolver="import", origin=str(src), card=card)  # pinned sha256
-    return SileroVAD(store).load()
+def vad(model_store: ModelStore) -> SileroVAD:
+    """The pinned silero-vad 6.2.3 model, installed by the real set-up path (tests/conftest.py)."""
+    if not model_store.is_installed("silero-vad"):
+        pytest.skip("silero-vad could not be installed here (it comes from the pinned silero-vad wheel on PyPI: "
+                    "synthwatch models setup)")
+    return SileroVAD(model_store).load()
 
 
 def _tone(seconds: float, hz: float = 440.0) -> np.ndarray:
