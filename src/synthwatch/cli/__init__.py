@@ -95,7 +95,7 @@ def scan(
     paths: Annotated[list[str], typer.Argument(help="Files, folders (walked) or glob patterns.")],
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON array of reports.")] = False,
     jsonl: Annotated[bool, typer.Option("--jsonl", help="Print one JSON report per line as items finish.")] = False,
-    detectors: Annotated[str | None, typer.Option(help="Comma-separated detector names (default: all registered).")] = None,
+    detectors: Annotated[str | None, typer.Option(help="Comma-separated detector names, or 'all' (default: the default set; see `synthwatch detectors`).")] = None,
     fps: Annotated[float | None, typer.Option(help="Video frames sampled per second (default 1).")] = None,
     keyframes_only: Annotated[bool, typer.Option("--keyframes-only", help="Sample only video keyframes.")] = False,
     max_bytes: Annotated[int | None, typer.Option(help="Largest input file in bytes.")] = None,
@@ -189,8 +189,10 @@ def _render_table(reports: list[Any]) -> None:
         ev = []
         for d in r.detectors:
             if d.score is not None:
-                ev.append(f"{d.name}={d.score:.2f}/{d.threshold:.2f} ({d.n_inputs})")
-        na = sorted({f"{d.name}: {d.reason}" for d in r.detectors if d.score is None and d.reason})
+                ev.append(f"{d.name} {d.score:.2f} (thr {d.threshold:.2f})")
+        applies = {"image": {"image", "face"}, "audio": {"audio"}, "video": {"image", "face", "audio"}}.get(kind, set())
+        na = sorted({f"{d.name}: {d.reason}" + (f" ({d.install_hint})" if d.install_hint else "")
+                     for d in r.detectors if d.score is None and d.reason and d.modality in applies})
         notes = "; ".join(list(r.warnings) + na[:4] + ([f"+{len(na) - 4} more"] if len(na) > 4 else []))
         if r.faces:
             ev.append(f"{len(r.faces)} face track(s)")

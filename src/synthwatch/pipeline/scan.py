@@ -95,7 +95,9 @@ class Scanner:
                  store: ModelStore | None = None, face_detector: str = "centerface") -> None:
         self.settings = settings or get_settings()
         self.store = store or ModelStore(self.settings.model_dir)
-        names = list(detectors) if detectors is not None else (self.settings.detectors or registry.available())
+        names = list(detectors) if detectors is not None else (self.settings.detectors or registry.default_names())
+        if names == ["all"]:
+            names = registry.available()
         self._names = [registry.detector_class(n).info.name for n in names]  # raises UnknownDetector early
         self._face_detector_name = face_detector
         self._lock = threading.Lock()

