@@ -115,7 +115,8 @@ def test_detectors_are_registered_with_their_cards() -> None:
         assert card.version == cls.info.version
         assert card.modality == "audio" and card.format == "onnx" and card.sha256 is None
         assert card.threshold == 0.5 and "not calibrated" in card.threshold_source.lower()
-        assert card.default is False and cls.info.default is False
+        assert card.default is False  # weights cannot ship: never installed by `models setup`
+        assert cls.info.default is (cls.info.name == "aasist-l")  # the lightest one scans by default
         assert {r.kind for r in card.resolvers} == {"import", "url"}
         assert all(r.convert == "aasist" for r in card.resolvers)
         assert card.inputs["waveform"]["shape"] == ["batch", N_SAMPLES]

@@ -238,7 +238,8 @@ def test_registry_and_cards() -> None:
     for name, (stem, cls, arch) in MODELS.items():
         assert registry.detector_class(name) is cls
         info = cls.info
-        assert info.name == name and info.model == name and info.modality == "face" and not info.default
+        assert info.name == name and info.model == name and info.modality == "face"
+        assert info.default is (name == "meso4-df")  # the one face detector in the default scan
         card = packaged_card(name)
         assert card.name == name and card.file == f"{name}.onnx" and card.modality == "face"
         assert card.licence.startswith("Apache-2.0") and card.default is False
