@@ -1,0 +1,167 @@
+"""Throughput and memory of the default scan on this machine. Prints figures; asserts nothing.
+
+    python benchmarks/throughput.py                 # images/s, voice RTF, 60 s 1080p video, memory
+    python benchmarks/throughput.py --hour          # also peak memory over a one-hour video
+    python benchmarks/throughput.py --quick         # smaller inputs, for a smoke run
+
+Models come from the store (``SYNTHWATCH_HOME``; run ``synthwatch models setup`` first, and
+``synthwatch models setup --from-shared ../shared/models`` for the voice and face-forgery models).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def peak_rss_mb() -> tuple[float, float]:
+    """Peak resident memory (MB) of this process and of its largest finished child (the decoder)."""
+    me = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return me, kids
+
+
+def line(name: str, value: str) -> None:
+    print(f"{name:<58} {value}", flush=True)
+
+
+def bench_images(scanner, folder: Path, n: int) -> None:
+    from synthwatch.samples import make_image
+
+    paths = []
+    for i in range(n):
+        p = folder / f"img{i}.jpg"
+        make_image(p, size=(1024, 768), seed=i, face=True)
+        paths.append(p)
+    scanner.scan(paths[0])  # warm-up (model load)
+    t = time.perf_counter()
+    for p in paths:
+        r = scanner.scan(p)
+        assert r.error is None, r.error
+    dt = time.perf_counter() - t
+    line(f"images: {n} JPEG 1024x768, whole scan (decode+detectors)", f"{n / dt:.2f} images/s ({1000 * dt / n:.0f} ms/image)")
+
+
+def bench_voice(store, folder: Path, seconds: float) -> None:
+    from synthwatch.detectors import registry
+    from synthwatch.errors import ModelError
+    from synthwatch.samples import make_speech
+
+    sr = 16000
+    wav = folder / "speech.wav"
+    make_speech(wav, seconds=seconds, seed=1)
+    import soundfile as sf
+
+    audio, _ = sf.read(wav, dtype="float32")
+    windows = [audio[i:i + 4 * sr] for i in range(0, len(audio) - 4 * sr + 1, 4 * sr)]
+    for name in registry.available():
+        cls = registry.detector_class(name)
+        if cls.info.modality != "audio":
+            continue
+        det = cls()
+        try:
+            det.load(store)
+        except ModelError as exc:
+            line(f"voice RTF {name}", f"not measured: {exc}")
+            continue
+        det.score(windows[:2])
+        t = time.perf_counter()
+        det.score(windows, batch_size=8)
+        dt = time.perf_counter() - t
+        line(f"voice RTF {name} (detector only, {len(windows)} x 4 s windows)", f"{dt / (len(windows) * 4):.4f}")
+
+
+def bench_audio_scan(scanner, folder: Path, seconds: float) -> None:
+    from synthwatch.samples import make_speech
+
+    wav = folder / "speech-scan.flac"
+    make_speech(wav, seconds=seconds, seed=2)
+    t = time.perf_counter()
+    r = scanner.scan(wav)
+    dt = time.perf_counter() - t
+    ran = [d.name for d in r.detectors if d.score is not None]
+    line(f"audio scan {seconds:.0f} s FLAC (decode+VAD+{','.join(ran) or 'no voice detector'})",
+         f"RTF {dt / seconds:.4f} ({seconds / dt:.1f}x real time)")
+
+
+def bench_video(scanner, folder: Path, seconds: float, size: tuple[int, int], label: str) -> float:
+    from synthwatch.samples import make_video
+
+    p = folder / f"video-{label}.mp4"
+    t = time.perf_counter()
+    make_video(p, seconds=seconds, size=size, fps=30, codec="h264", audio=True, face=True)
+    gen = time.perf_counter() - t
+    t = time.perf_counter()
+    r = scanner.scan(p)
+    dt = time.perf_counter() - t
+    assert r.error is None, r.error
+    ran = ",".join(d.name for d in r.detectors if d.score is not None) or "none"
+    line(f"video {label}: {seconds:.0f} s {size[0]}x{size[1]} H.264 30 fps + AAC (generated in {gen:.0f} s)",
+         f"{seconds / dt:.1f}x real time ({dt:.1f} s; detectors run: {ran}; {len(r.faces)} face tracks)")
+    return dt
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--hour", action="store_true", help="also scan a generated one-hour video")
+    ap.add_argument("--hour-size", default="640x360", help="frame size of the one-hour video")
+    args = ap.parse_args()
+
+    from synthwatch import Scanner, get_settings
+    from synthwatch.detectors import registry
+    from synthwatch.models.store import ModelStore
+
+    settings = get_settings()
+    store = ModelStore(settings.model_dir)
+    defaults = registry.default_names()
+    print(f"synthwatch throughput on {platform.machine()} / {os.cpu_count()} cores / Python {platform.python_version()}")
+    print(f"model store: {settings.model_dir}")
+    print(f"default detectors: {', '.join(defaults)}")
+    scanner = Scanner(settings, detectors=defaults)
+    scanner.load()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        bench_images(scanner, folder, 5 if args.quick else 20)
+        bench_voice(store, folder, 20 if args.quick else 120)
+        bench_audio_scan(Scanner(settings), folder, 20 if args.quick else 120)
+        bench_video(scanner, folder, 10 if args.quick else 60, (1920, 1080), "1080p")
+        me, kid = peak_rss_mb()
+        line("peak RSS so far: scanner process / largest decoder process", f"{me:.0f} MB / {kid:.0f} MB")
+        if args.hour:
+            w, h = (int(x) for x in args.hour_size.split("x"))
+            # a fresh process so the peak is that of the hour-long scan alone
+            code = (
+                "import sys,time,resource;from pathlib import Path;import synthwatch;"
+                "from synthwatch.detectors import registry;"
+                "s=synthwatch.Scanner(detectors=registry.default_names());t=time.perf_counter();"
+                "r=s.scan(Path(sys.argv[1]));dt=time.perf_counter()-t;"
+                "me=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/1024;"
+                "kid=resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss/1024;"
+                "print(f'{dt:.1f} {me:.0f} {kid:.0f} {r.error}')"
+            )
+            from synthwatch.samples import make_video
+
+            p = folder / "hour.mp4"
+            t = time.perf_counter()
+            make_video(p, seconds=3600, size=(w, h), fps=25, codec="h264", audio=True, face=True)
+            line(f"one-hour {w}x{h} H.264 25 fps + AAC generated", f"{time.perf_counter() - t:.0f} s, "
+                 f"{p.stat().st_size / 1e6:.0f} MB")
+            res = subprocess.run([sys.executable, "-c", code, str(p)], capture_output=True, text=True, check=True)
+            dt, me, kid, err = res.stdout.split()[-4:]
+            line("one-hour video: scan time / peak RSS scanner / peak RSS decoder",
+                 f"{float(dt):.0f} s ({3600 / float(dt):.1f}x real time) / {me} MB / {kid} MB (error: {err})")
+
+
+if __name__ == "__main__":
+    np.seterr(all="ignore")
+    main()
