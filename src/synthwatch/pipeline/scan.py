@@ -281,8 +281,8 @@ class Scanner:
         if not face_slots:
             return
         if self._face_detector is None:
-            for s in face_slots:
-                acc.na[s.name] = self._face_missing or "no face detector"
+            for fs in face_slots:
+                acc.na[fs.name] = self._face_missing or "no face detector"
             return
         from ..faces import align_face
 
@@ -290,10 +290,7 @@ class Scanner:
         owners: list[tuple[int, int]] = []  # (track id, index into that track's boxes)
         for idx, (t, img) in enumerate(batch):
             dets = self._face_detector.detect(img)
-            if tracker is not None:
-                assigned = tracker.update(t, dets)
-            else:
-                assigned = list(enumerate(dets, start=1))
+            assigned = tracker.update(t, dets) if tracker is not None else list(enumerate(dets, start=1))
             frame_faces = []
             for tid, d in assigned:
                 box = tuple(float(v) for v in d.box)

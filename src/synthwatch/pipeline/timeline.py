@@ -64,7 +64,7 @@ def draw_timeline(report: Report, out: Path, frames: list[dict[str, Any]] | None
     else:
         ok = [d for d in report.detectors if d.status == DetectorStatus.OK and d.score is not None]
         names = [d.name for d in ok]
-        ax.barh(names, [d.score for d in ok], color=[colours(i % 10) for i in range(len(ok))])
+        ax.barh(names, [float(d.score or 0.0) for d in ok], color=[colours(i % 10) for i in range(len(ok))])
         for i, d in enumerate(ok):
             if d.threshold is not None:
                 ax.plot([d.threshold, d.threshold], [i - 0.4, i + 0.4], color="k", ls="--", lw=1)
