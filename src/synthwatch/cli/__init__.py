@@ -182,7 +182,7 @@ def _render_table(reports: list[Any]) -> None:
     for r in reports:
         kind = str(r.media.kind) if r.media else "?"
         if r.error:
-            table.add_row(Path(r.source).name, kind, f"[red]error[/red]", "", r.error.code, r.error.message[:120])
+            table.add_row(Path(r.source).name, kind, "[red]error[/red]", "", r.error.code, r.error.message[:120])
             continue
         label = str(r.verdict.label)
         score = "" if r.verdict.score is None else f"{r.verdict.score:.2f}"
