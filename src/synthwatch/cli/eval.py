@@ -217,7 +217,7 @@ def _run_with_progress(dataset: Any, cfg: Any, store: Any, command: str, quiet: 
 
 
 def _fmt(v: Any, pct: bool = False) -> str:
-    if v is None:
+    if v is None or (isinstance(v, float) and v != v):  # undefined metrics (NaN in memory, null in JSON)
         return "–"
     return f"{100 * v:.2f}%" if pct else f"{v:.3f}"
 
