@@ -782,6 +782,15 @@ def run_eval(dataset: Dataset, cfg: EvalConfig, *, store: ModelStore, hook: Hook
     items = _select(dataset.items, cfg)
     if not items:
         raise ConfigError("no items to evaluate (check the SPEC and --split)")
+    # checked before any scoring, so a bad manifest costs nothing (metrics.py checks again)
+    group_labels: dict[str, set[int]] = {}
+    for it in items:
+        if it.group:
+            group_labels.setdefault(str(it.group), set()).add(int(it.label))
+    mixed = sorted(g for g, labs in group_labels.items() if len(labs) > 1)
+    if mixed:
+        raise ConfigError(f"{len(mixed)} group(s) mix real and fake items (a group must be all real or all "
+                          f"fake), e.g. {', '.join(repr(g) for g in mixed[:3])}")
     if cfg.calibrate_on is not None:
         cal = [i for i in items if i.split == cfg.calibrate_on]
         if not cal:

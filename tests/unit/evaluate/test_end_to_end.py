@@ -18,6 +18,7 @@ from evalkit import fake_audio, real_audio, results_of, smooth_image, textured_i
 from typer.testing import CliRunner
 
 from synthwatch.cli.eval import app as eval_app
+from synthwatch.errors import ConfigError
 from synthwatch.evaluate import EvalConfig, load_dataset, parse_conditions, run_eval, write_outputs
 from synthwatch.evaluate.report import compare_results, load_results
 from synthwatch.models.card import ModelCard
@@ -317,3 +318,27 @@ def test_api_run_and_write_outputs_roundtrip(test_detectors: None, make_image_se
     text = (tmp_path / "o" / "results.json").read_text(encoding="utf-8")
     assert "NaN" not in text and "Infinity" not in text
     assert np.isfinite(doc["detectors"][0]["conditions"][0]["item_level"]["auc"]["value"])
+
+
+def test_groups_mixing_real_and_fake_are_refused_before_any_scoring(
+        test_detectors: None, make_audio_manifest: Callable[..., Path], tmp_path: Path, monkeypatch) -> None:
+    import csv
+
+    manifest = make_audio_manifest(n=4)
+    with manifest.open(encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    for r in rows:
+        r["group"] = "same-sentence"  # one group holding both classes
+    with manifest.open("w", encoding="utf-8", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    from synthwatch.evaluate import runner
+
+    def no_scoring(*a, **k):  # the check must come first: nothing is decoded or scored
+        raise AssertionError("scored before validating groups")
+
+    monkeypatch.setattr(runner._Scorer, "score_item", no_scoring)
+    with pytest.raises(ConfigError, match="mix real and fake"):
+        run_eval(load_dataset(str(manifest)), EvalConfig(detectors=["test-hf-audio"], n_boot=0),
+                 store=ModelStore(tmp_path / "store"))
