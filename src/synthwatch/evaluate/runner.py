@@ -635,6 +635,8 @@ def _select(items: list[EvalItem], cfg: EvalConfig) -> list[EvalItem]:
         chosen: set[int] = set()
         n_fake = sum(i.label for i in keep)
         quota = {1: round(cfg.limit * n_fake / len(keep)), 0: 0}
+        if 0 < n_fake < len(keep) and cfg.limit >= 2:  # keep both classes, or no metric is defined
+            quota[1] = min(max(quota[1], 1), cfg.limit - 1)
         quota[0] = cfg.limit - quota[1]
         for label in (0, 1):
             idx = [k for k, i in enumerate(keep) if i.label == label]

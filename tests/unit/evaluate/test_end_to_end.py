@@ -342,3 +342,13 @@ def test_groups_mixing_real_and_fake_are_refused_before_any_scoring(
     with pytest.raises(ConfigError, match="mix real and fake"):
         run_eval(load_dataset(str(manifest)), EvalConfig(detectors=["test-hf-audio"], n_boot=0),
                  store=ModelStore(tmp_path / "store"))
+
+
+def test_limit_keeps_both_classes() -> None:
+    from synthwatch.evaluate import runner
+    from synthwatch.evaluate.data import EvalItem
+
+    items = [EvalItem(path=Path(f"/x/{i}.wav"), label=int(i >= 10), group="", family="", split="test",
+                      source="s", id=str(i)) for i in range(105)]  # 10 real, 95 fake
+    chosen = runner._select(items, EvalConfig(detectors=["x"], limit=4))
+    assert len(chosen) == 4 and {i.label for i in chosen} == {0, 1}
