@@ -29,6 +29,7 @@ from torch import Tensor, nn
 from ...errors import ModelConversionError
 
 __all__ = [
+    "convert_waveform_model",
     "sinc_filterbank",
     "SincFrontEnd",
     "batchnorm_nodes",
@@ -275,3 +276,20 @@ def verify_onnx(model: nn.Module, onnx_path: Path, *, n_samples: int, output_nam
                     f"{diff:.3g} > {tolerance:g}")
             worst = max(worst, diff)
     return worst
+
+
+def convert_waveform_model(model: nn.Module, workdir: Path, card: Any, *, n_samples: int, sample_rate: int,
+                           output_names: Sequence[str], outputs_doc: str) -> dict[str, Path]:
+    """The common tail of every raw-waveform converter: export ``model`` to ``card.file`` under
+    ``workdir`` with the card's facts as metadata, check it against PyTorch, return it for the store."""
+    out = Path(workdir) / card.file
+    meta = {
+        "synthwatch.model": card.name,
+        "synthwatch.card_version": card.version,
+        "synthwatch.model_config": card.extra.get("model_config"),
+        "synthwatch.outputs": outputs_doc,
+        "synthwatch.input": f"waveform [N, {n_samples}] float32, {sample_rate} Hz mono",
+    }
+    export_onnx(model, out, n_samples=n_samples, output_names=output_names, metadata=meta)
+    verify_onnx(model, out, n_samples=n_samples, output_names=output_names)
+    return {card.file: out}

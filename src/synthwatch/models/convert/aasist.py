@@ -39,9 +39,8 @@ from ._torch_common import (
     GraphPool,
     SincFrontEnd,
     batchnorm_nodes,
-    export_onnx,
+    convert_waveform_model,
     load_into,
-    verify_onnx,
 )
 
 __all__ = ["AASISTConfig", "AASISTNet", "build_model", "load_model", "convert", "OUTPUT_NAMES"]
@@ -274,14 +273,5 @@ def convert(src: Path, workdir: Path, card: ModelCard) -> dict[str, Path]:
     """Converter ``aasist``: published ``AASIST.pth`` / ``AASIST-L.pth`` -> ``card.file`` (ONNX)."""
     cfg = AASISTConfig.from_card(card)
     model = load_model(Path(src), cfg)
-    out = Path(workdir) / card.file
-    meta = {
-        "synthwatch.model": card.name,
-        "synthwatch.card_version": card.version,
-        "synthwatch.model_config": card.extra.get("model_config"),
-        "synthwatch.outputs": "logits [N, 2] = [spoof, bona fide]; embedding [N, 5*gat_dims[1]] = readout",
-        "synthwatch.input": f"waveform [N, {cfg.nb_samp}] float32, {cfg.sample_rate} Hz mono",
-    }
-    export_onnx(model, out, n_samples=cfg.nb_samp, output_names=OUTPUT_NAMES, metadata=meta)
-    verify_onnx(model, out, n_samples=cfg.nb_samp, output_names=OUTPUT_NAMES)
-    return {card.file: out}
+    return convert_waveform_model(model, workdir, card, n_samples=cfg.nb_samp, sample_rate=cfg.sample_rate,
+                                  output_names=OUTPUT_NAMES, outputs_doc="logits [N, 2] = [spoof, bona fide]; embedding [N, 5*gat_dims[1]] = readout")

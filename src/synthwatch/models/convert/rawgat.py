@@ -38,7 +38,7 @@ from torch import Tensor, nn
 
 from ...errors import ModelConversionError
 from ..card import ModelCard
-from ._torch_common import GraphAttention, GraphPool, SincFrontEnd, export_onnx, load_into, verify_onnx
+from ._torch_common import GraphAttention, GraphPool, SincFrontEnd, convert_waveform_model, load_into
 
 __all__ = ["RawGATSTConfig", "RawGATSTNet", "build_model", "load_model", "convert", "OUTPUT_NAMES"]
 
@@ -189,14 +189,5 @@ def convert(src: Path, workdir: Path, card: ModelCard) -> dict[str, Path]:
     """Converter ``rawgat-st``: published ``RawGAT_ST_mul`` ``Best_epoch.pth`` -> ``card.file`` (ONNX)."""
     cfg = RawGATSTConfig.from_card(card)
     model = load_model(Path(src), cfg)
-    out = Path(workdir) / card.file
-    meta = {
-        "synthwatch.model": card.name,
-        "synthwatch.card_version": card.version,
-        "synthwatch.model_config": card.extra.get("model_config"),
-        "synthwatch.outputs": "logits [N, 2] = [spoof, bona fide]",
-        "synthwatch.input": f"waveform [N, {cfg.nb_samp}] float32, {cfg.sample_rate} Hz mono",
-    }
-    export_onnx(model, out, n_samples=cfg.nb_samp, output_names=OUTPUT_NAMES, metadata=meta)
-    verify_onnx(model, out, n_samples=cfg.nb_samp, output_names=OUTPUT_NAMES)
-    return {card.file: out}
+    return convert_waveform_model(model, workdir, card, n_samples=cfg.nb_samp, sample_rate=cfg.sample_rate,
+                                  output_names=OUTPUT_NAMES, outputs_doc="logits [N, 2] = [spoof, bona fide]")
