@@ -61,18 +61,9 @@ def _split_csv(values: list[str] | None) -> list[str]:
 
 
 def _store(home: Path | None, cards: Path | None) -> Any:
-    from pydantic import ValidationError
+    from .models import settings_and_store
 
-    from ..config import Settings, get_settings
-    from ..models.store import ModelStore
-
-    try:
-        settings = Settings(home=home) if home is not None else get_settings()
-    except ValidationError as exc:
-        raise ConfigError(f"invalid settings: {exc}") from exc
-    if cards is not None and not cards.is_dir():
-        raise ConfigError(f"--cards {cards} is not a folder")
-    return settings, ModelStore(settings.model_dir, cards_dir=cards)
+    return settings_and_store(home, cards)
 
 
 @app.callback(invoke_without_command=True)

@@ -85,7 +85,9 @@ def _errors() -> Iterator[None]:
         _fail(exc)
 
 
-def _store(home: Path | None, cards: Path | None) -> ModelStore:
+def settings_and_store(home: Path | None, cards: Path | None) -> tuple[Any, ModelStore]:
+    """Settings (``--home`` or the environment) and the model store they name; shared by the
+    CLI commands that take ``--home`` / ``--cards``."""
     from pydantic import ValidationError
 
     from ..config import Settings, get_settings
@@ -96,7 +98,11 @@ def _store(home: Path | None, cards: Path | None) -> ModelStore:
         raise ConfigError(f"invalid settings: {exc}") from exc
     if cards is not None and not cards.is_dir():
         raise ConfigError(f"--cards {cards} is not a folder")
-    return ModelStore(settings.model_dir, cards_dir=cards)
+    return settings, ModelStore(settings.model_dir, cards_dir=cards)
+
+
+def _store(home: Path | None, cards: Path | None) -> ModelStore:
+    return settings_and_store(home, cards)[1]
 
 
 def _short_from(inst: InstalledModel | None) -> str:

@@ -118,19 +118,18 @@ def iter_audio(
     """
     if not (window_s > 0 and hop_s > 0 and sample_rate > 0):
         raise ValueError("sample_rate, window_s and hop_s must be positive")
+    kwargs, limits = _audio_job(path, limits, sample_rate)
+    kwargs.update(window_s=float(window_s), hop_s=float(hop_s), min_last_s=MIN_LAST_WINDOW_S)
+    return _windows(kwargs, limits, int(sample_rate))
+
+
+def _audio_job(path: PathLike, limits: Limits | None, sample_rate: int) -> tuple[dict[str, object], Limits]:
+    """The sandbox arguments every audio decode shares; images are refused (they have no audio)."""
     p, sniffed, limits = _prepare(path, limits)
     if sniffed.kind is MediaKind.IMAGE:
         raise UnsupportedMedia(f"{sniffed.format} is an image; it has no audio")
-    kwargs = {
-        "path": str(p),
-        "demuxer": demuxer_for(sniffed.format),
-        "limits": sandbox.limits_payload(limits),
-        "sample_rate": int(sample_rate),
-        "window_s": float(window_s),
-        "hop_s": float(hop_s),
-        "min_last_s": MIN_LAST_WINDOW_S,
-    }
-    return _windows(kwargs, limits, int(sample_rate))
+    return {"path": str(p), "demuxer": demuxer_for(sniffed.format), "limits": sandbox.limits_payload(limits),
+            "sample_rate": int(sample_rate)}, limits
 
 
 def _windows(kwargs: dict[str, object], limits: Limits, sample_rate: int) -> Generator[AudioWindow, None, None]:
@@ -151,15 +150,7 @@ def read_audio(path: PathLike, limits: Limits | None = None, sample_rate: int = 
     """
     if not sample_rate > 0:
         raise ValueError("sample_rate must be positive")
-    p, sniffed, limits = _prepare(path, limits)
-    if sniffed.kind is MediaKind.IMAGE:
-        raise UnsupportedMedia(f"{sniffed.format} is an image; it has no audio")
-    kwargs = {
-        "path": str(p),
-        "demuxer": demuxer_for(sniffed.format),
-        "limits": sandbox.limits_payload(limits),
-        "sample_rate": int(sample_rate),
-    }
+    kwargs, limits = _audio_job(path, limits, sample_rate)
     blocks = list(sandbox.stream("audio_chunks", kwargs, timeout_s=limits.decode_timeout_s,
                                  memory_mb=limits.decode_memory_mb, what="decoding the audio"))
     if not blocks:
