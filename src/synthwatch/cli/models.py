@@ -295,10 +295,10 @@ def verify_cmd(names: Annotated[list[str] | None, typer.Argument(help="models to
     with _errors():
         store = _store(home, cards)
         if names:
-            for n in names:
-                if not store.is_installed(n):
-                    raise ModelNotInstalled(n, store.install_hint(n))
             statuses: list[ModelStatus] = [model_status(store, n) for n in names]
+            for s in statuses:
+                if s.state == "missing":
+                    raise ModelNotInstalled(s.name, store.install_hint(s.name))
         else:
             statuses = [s for s in model_statuses(store) if s.state != "missing"]
     bad = False

@@ -18,6 +18,7 @@ BUILTIN: dict[str, str] = {
     "aasist-l": "synthwatch.detectors.audio.aasist:AASISTL",
     "rawgat-st": "synthwatch.detectors.audio.rawgat:RawGATST",
     "clip-probe": "synthwatch.detectors.image.clip_probe:ClipProbe",
+    "sw-image": "synthwatch.detectors.image.sw_image:SwImage",
     "meso4-df": "synthwatch.detectors.face.mesonet:Meso4DF",
     "meso4-f2f": "synthwatch.detectors.face.mesonet:Meso4F2F",
     "mesoinception-df": "synthwatch.detectors.face.mesonet:MesoInceptionDF",

