@@ -106,6 +106,8 @@ def run(
     bootstrap: Annotated[int, typer.Option("--bootstrap", help="bootstrap replicates for the 95% intervals (0: none)")] = 1000,
     seed: Annotated[int, typer.Option("--seed", help="seed of the bootstrap, --limit and random perturbations")] = 0,
     limit: Annotated[int | None, typer.Option("--limit", help="evaluate at most N items (class shares kept, seeded)")] = None,
+    no_dedupe: Annotated[bool, typer.Option("--no-dedupe", help="keep repeated files (same sha256); by default "
+                                            "copies are dropped and a file under both labels is dropped entirely")] = False,
     no_plots: Annotated[bool, typer.Option("--no-plots", help="skip the PNG plots")] = False,
     strict: Annotated[bool, typer.Option("--strict", help="exit 4 when any item could not be read or scored")] = False,
     home: Annotated[Path | None, typer.Option("--home", help="synthwatch home (models in HOME/models)")] = None,
@@ -131,7 +133,7 @@ def run(
             window_s=settings.sampling.audio_window_s, sample_rate=settings.sampling.audio_sample_rate, fps=fps,
             max_frames=max_frames or None, frame_agg=frame_agg, group_agg=group_agg, faces=faces,
             face_detector=face_detector, batch_size=batch_size, n_boot=bootstrap, seed=seed, limit=limit,
-            asv_error_rates=_asv(asv_scores, asv_rates),
+            dedupe=not no_dedupe, asv_error_rates=_asv(asv_scores, asv_rates),
             asv_scores_file=str(asv_scores) if asv_scores else (f"fixed rates {asv_rates}" if asv_rates else None),
             limits=settings.limits)
         cfg.validate()
@@ -149,7 +151,12 @@ def run(
             _err.print(f"wrote {name}: {path}", highlight=False)
         if write_card:
             _write_cards(store, run_.results, str(written["results"]))
-        unreadable = run_.results["dataset"]["n_unreadable"]
+        ds = run_.results["dataset"]
+        if ds.get("n_duplicates_dropped") or ds.get("n_conflicting_dropped"):
+            _err.print(f"[yellow]de-duplicated:[/] {ds.get('n_duplicates_dropped', 0)} repeated files dropped, "
+                       f"{ds.get('n_conflicting_dropped', 0)} files labelled both real and fake dropped "
+                       f"(same sha256; listed in results.json; --no-dedupe keeps them)", markup=True, highlight=False)
+        unreadable = ds["n_unreadable"]
         failed = sum(d["n_failures"] for d in run_.results["detectors"])
         if unreadable or failed:
             _err.print(f"[yellow]warning:[/] {unreadable} unreadable items; {failed} failed results (item x detector "

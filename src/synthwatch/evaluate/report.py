@@ -277,7 +277,9 @@ def _tables(doc: dict[str, Any]) -> list[_Table]:
             for e in entries:
                 m = e.get("metrics") or {}
                 card = (m.get("at_threshold") or {}).get("card", {})
-                rows.append([str(e["value"]), e["basis"], f"{e['n_real']}/{e['n_fake']}",
+                # the counts the metrics used: for fakes_vs_all_reals, every real of the set
+                n_real, n_fake = m.get("n_real", e["n_real"]), m.get("n_fake", e["n_fake"])
+                rows.append([str(e["value"]), e["basis"], f"{n_real}/{n_fake}",
                              _f((m.get("auc") or {}).get("value")), _p((m.get("eer") or {}).get("value")),
                              _p(card.get("recall"), 1), _p(card.get("fpr"), 1)])
             tables.append(_Table(f"{d['name']}: per {key} (clean)",

@@ -103,7 +103,8 @@ class EvalConfig:
     face_detector: str = "centerface"
     batch_size: int = 16
     n_boot: int = 1000
-    breakdown_boot: int = 200
+    breakdown_boot: int | None = None  # replicates for per-family/source intervals (None: n_boot)
+    dedupe: bool = True  # drop repeated files (same sha256); a file under both labels is dropped entirely
     seed: int = 0
     limit: int | None = None
     asv_error_rates: tuple[float, float, float] | None = None  # (Pfa, Pmiss, Pmiss_spoof) for min t-DCF
@@ -120,6 +121,8 @@ class EvalConfig:
         for what, how in (("frame", self.frame_agg), ("group", self.group_agg)):
             if how not in M.AGGREGATIONS:
                 raise ConfigError(f"{what} aggregation {how!r}: use one of {', '.join(M.AGGREGATIONS)}")
+        if self.breakdown_boot is not None and self.breakdown_boot < 0:
+            raise ConfigError("bootstrap count >= 0")
         if not (self.fps > 0 and self.window_s > 0 and self.batch_size >= 1 and self.n_boot >= 0):
             raise ConfigError("fps, window length and batch size must be positive, bootstrap count >= 0")
         if self.max_frames is not None and self.max_frames < 1:
@@ -132,6 +135,10 @@ class EvalConfig:
             M.parse_method(self.calibrate_method)
             if self.splits is not None and self.calibrate_on in self.splits:
                 raise ConfigError(f"split {self.calibrate_on!r} cannot be both calibrated on and reported")
+
+    @property
+    def n_breakdown_boot(self) -> int:
+        return self.n_boot if self.breakdown_boot is None else self.breakdown_boot
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -151,7 +158,8 @@ class EvalConfig:
             "face_detector": self.face_detector,
             "batch_size": self.batch_size,
             "bootstrap": self.n_boot,
-            "breakdown_bootstrap": self.breakdown_boot,
+            "breakdown_bootstrap": self.n_breakdown_boot,
+            "dedupe": self.dedupe,
             "seed": self.seed,
             "limit": self.limit,
             "asv_scores": self.asv_scores_file,
@@ -645,6 +653,51 @@ def _select(items: list[EvalItem], cfg: EvalConfig) -> list[EvalItem]:
     return keep
 
 
+def _file_sha256(path: Path) -> str | None:
+    import hashlib
+
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+    except OSError:
+        return None  # unreadable: the scorer reports it
+    return h.hexdigest()
+
+
+def _dedupe(items: list[EvalItem]) -> tuple[list[EvalItem], dict[str, Any]]:
+    """Drop repeated files by content hash, before scoring.
+
+    The same recording often sits in several upstream sets (LJSpeech / VCTK ground truth in many
+    vocoder demos): counted twice it narrows the intervals it should not, and a file that is both
+    real and fake makes every metric wrong. Copies under one label: the first is kept. A file under
+    both labels: every copy is dropped. Returns the kept items and the record for results.json.
+    """
+    by_hash: dict[str, list[int]] = {}
+    for k, it in enumerate(items):
+        digest = _file_sha256(it.path)
+        if digest is not None:
+            by_hash.setdefault(digest, []).append(k)
+    drop: set[int] = set()
+    repeats: list[dict[str, Any]] = []
+    conflicts: list[dict[str, Any]] = []
+    for digest, ks in by_hash.items():
+        if len(ks) < 2:
+            continue
+        if len({items[k].label for k in ks}) > 1:
+            drop.update(ks)
+            conflicts.append({"sha256": digest, "dropped": [items[k].id for k in ks]})
+        else:
+            drop.update(ks[1:])
+            repeats.append({"sha256": digest, "kept": items[ks[0]].id, "dropped": [items[k].id for k in ks[1:]]})
+    kept = [it for k, it in enumerate(items) if k not in drop]
+    record = {"n_duplicates_dropped": sum(len(r["dropped"]) for r in repeats),
+              "n_conflicting_dropped": sum(len(c["dropped"]) for c in conflicts),
+              "duplicates": repeats[:MAX_LISTED_FAILURES], "conflicting": conflicts[:MAX_LISTED_FAILURES]}
+    return kept, record
+
+
 def _flat(summary: dict[str, Any] | None) -> dict[str, float]:
     """The scalar metrics of a summary, flattened (``at_threshold.card.accuracy`` ...)."""
     out: dict[str, float] = {}
@@ -706,7 +759,7 @@ def _breakdown(rows: list[ItemScore], key: str, thresholds: dict[str, float], cf
                                  "n_real": int(sum(1 for r in sub if r.item.label == 0)),
                                  "n_fake": int(sum(1 for r in sub if r.item.label == 1))}
         if basis in ("subset", "fakes_vs_all_reals"):
-            entry["metrics"] = _summary(y, s, thresholds, cfg, modality, cfg.breakdown_boot)
+            entry["metrics"] = _summary(y, s, thresholds, cfg, modality, cfg.n_breakdown_boot)
         else:
             ops = {n: M.at_threshold(y, s, t).to_dict() for n, t in thresholds.items()}
             entry["metrics"] = {"n_real": int(np.sum(y == 0)), "n_fake": int(np.sum(y == 1)), "at_threshold": ops,
@@ -782,6 +835,11 @@ def run_eval(dataset: Dataset, cfg: EvalConfig, *, store: ModelStore, hook: Hook
     cfg.validate()
     t_start = time.perf_counter()
     items = _select(dataset.items, cfg)
+    dedupe_record: dict[str, Any] = {}
+    if cfg.dedupe:
+        items, dedupe_record = _dedupe(items)
+        if dedupe_record["n_duplicates_dropped"] or dedupe_record["n_conflicting_dropped"]:
+            hook("dedupe", dict(dedupe_record))
     if not items:
         raise ConfigError("no items to evaluate (check the SPEC and --split)")
     # checked before any scoring, so a bad manifest costs nothing (metrics.py checks again)
@@ -900,7 +958,7 @@ def run_eval(dataset: Dataset, cfg: EvalConfig, *, store: ModelStore, hook: Hook
         "config": cfg.to_dict(),
         "dataset": {**dataset.summary(), "n_evaluated": len(items),
                     "n_calibration": sum(1 for i in items if cfg.calibrate_on and i.split == cfg.calibrate_on),
-                    "n_unreadable": n_item_errors,
+                    "n_unreadable": n_item_errors, **dedupe_record,
                     "unreadable": [{"id": items[k].id, "path": str(items[k].path), "code": st.error[0],
                                     "message": st.error[1]}
                                    for k, st in sorted(states.items()) if st.error][:MAX_LISTED_FAILURES]},

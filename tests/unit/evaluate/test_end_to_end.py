@@ -352,3 +352,44 @@ def test_limit_keeps_both_classes() -> None:
                       source="s", id=str(i)) for i in range(105)]  # 10 real, 95 fake
     chosen = runner._select(items, EvalConfig(detectors=["x"], limit=4))
     assert len(chosen) == 4 and {i.label for i in chosen} == {0, 1}
+
+
+def test_repeated_files_are_dropped_before_scoring_and_listed(
+        cli: typer.Typer, test_detectors: None, make_image_set: Callable[..., Path], tmp_path: Path) -> None:
+    import shutil
+
+    root = make_image_set(n=6)
+    reals = sorted((root / "real").rglob("*.png"))
+    fakes = sorted((root / "fake").rglob("*.png"))
+    shutil.copy(reals[0], root / "real" / "indoor" / "copy-of-r0.png")  # a repeat under the same label
+    shutil.copy(fakes[0], root / "real" / "outdoor" / "mislabelled.png")  # the same bytes under both labels
+    out = tmp_path / "o"
+    res = invoke(cli, ["eval", "--data", str(root), "--detectors", "test-hf-image", "--out", str(out),
+                       "--bootstrap", "0", "--no-plots", "-q"])
+    assert res.exit_code == 0, res.output
+    ds = results_of(out)["dataset"]
+    assert ds["n_duplicates_dropped"] == 1 and ds["n_conflicting_dropped"] == 2
+    assert ds["n_evaluated"] == 12 + 2 - 3
+    assert ds["conflicting"][0]["dropped"] and len(ds["duplicates"][0]["dropped"]) == 1
+    assert "de-duplicated" in res.output
+    # --no-dedupe keeps every file
+    res = invoke(cli, ["eval", "--data", str(root), "--detectors", "test-hf-image", "--out", str(tmp_path / "k"),
+                       "--bootstrap", "0", "--no-plots", "-q", "--no-dedupe"])
+    assert res.exit_code == 0, res.output
+    assert results_of(tmp_path / "k")["dataset"]["n_evaluated"] == 14
+
+
+def test_per_family_rows_count_the_reals_the_metrics_used(
+        cli: typer.Typer, test_detectors: None, make_image_set: Callable[..., Path], tmp_path: Path) -> None:
+    out = tmp_path / "o"
+    res = invoke(cli, ["eval", "--data", str(make_image_set(n=8)), "--detectors", "test-hf-image", "--out",
+                       str(out), "--bootstrap", "30", "--no-plots", "-q"])
+    assert res.exit_code == 0, res.output
+    doc = results_of(out)
+    assert doc["config"]["breakdown_bootstrap"] == 30  # follows --bootstrap
+    fam = doc["detectors"][0]["conditions"][0]["breakdown"]["family"]
+    genA = next(e for e in fam if e["value"] == "genA")
+    assert genA["basis"] == "fakes_vs_all_reals" and genA["n_real"] == 0
+    assert genA["metrics"]["n_real"] == 8 and genA["metrics"]["n_fake"] == 4
+    report = (out / "report.md").read_text(encoding="utf-8")
+    assert any(line.startswith("| genA | fakes_vs_all_reals | 8/4 |") for line in report.splitlines()), report
