@@ -2,10 +2,15 @@
 
 Thin: parses, calls :mod:`synthwatch.provenance`, renders with Rich.
 
+``apply`` writes the implicit label and, on request, the explicit one (``--visible``: burned into
+images and the first seconds of video, the Morse "AI" cue on audio), a SecurityData block signed
+with an SM2 key (``--sm2-key``) and a C2PA manifest (``--c2pa-cert`` / ``--c2pa-key``), in that
+order: the manifest is signed last so that it covers the label.
+
 Exit codes:
   0  success (check: every file read; diff: no label removed or altered)
-  1  check --strict: a label deviates from Annex E or is duplicated; diff: a label was removed,
-     altered or duplicated
+  1  check --strict: a label deviates from Annex E, is duplicated or its SecurityData fails to
+     verify; diff: a label was removed, altered or duplicated
   2  usage or configuration error
   4  a file could not be read or written (its error is printed)
 """
@@ -21,9 +26,16 @@ from rich.console import Console
 from rich.table import Table
 
 from ..errors import ConfigError, SynthwatchError
+from ..media.sniff import sniff
 from ..provenance import apply_label, inspect, load_rules
+from ..provenance.audible import add_audio_cue
+from ..provenance.c2pa_manifest import C2paSigner, read_c2pa, sign_c2pa
 from ..provenance.diff import diff_labels
+from ..provenance.rules import C2PA_SOURCE_TYPE_BY_LABEL
+from ..provenance.security_data import load_sm2_key
 from ..provenance.visible import burn_image_label
+from ..provenance.visible_video import MIN_SECONDS, burn_video_label
+from ..types import MediaKind
 
 __all__ = ["app", "exit_code"]
 
@@ -63,7 +75,9 @@ def _signal_rows(r: dict[str, Any]) -> list[tuple[str, str]]:
         for d in lab["deviations"]:
             rows.append(("deviation", f"{d['code']}: {d['message']}"))
         sec = lab["security"]
-        rows.append(("security data", sec["reason"]))
+        sec_state = {True: "verifies", False: "FAILS",
+                     None: "present, not verifiable" if sec["present"] else "absent"}
+        rows.append(("security data", f"{sec_state[sec['verified']]}: {sec['reason']}"))
     else:
         rows.append(("AIGC label", "none" + (f" ({aigc['reason']})" if aigc.get("reason") else "")))
     if aigc.get("error"):
@@ -79,7 +93,14 @@ def _signal_rows(r: dict[str, Any]) -> list[tuple[str, str]]:
     rows.append(("C2PA", "present" if r["c2pa"]["present"] else "none"))
     if r["c2pa"].get("state"):
         rows.append(("C2PA state", str(r["c2pa"]["state"])))
-    rows.append(("watermark", "found" if r["watermarks"]["found"] else r["watermarks"].get("reason") or "none"))
+    wm = r["watermarks"]
+    for hit in wm.get("checked") or []:
+        measure = (f"score {hit['score']}" if "score" in hit else f"bit accuracy {hit.get('bit_accuracy')}")
+        state = ("not applicable: " + hit["not_applicable"]) if hit.get("not_applicable") else \
+            ("FOUND" if hit["found"] else "not found")
+        rows.append(("watermark", f"{hit['name']}: {state} ({measure}, threshold {hit['threshold']})"))
+    if not wm.get("checked"):
+        rows.append(("watermark", "found" if wm["found"] else wm.get("reason") or "none"))
     for e in r["errors"]:
         rows.append(("error", f"{e.get('where', '')} {e['code']}: {e['message']}"))
     d = r["decision"]
@@ -100,15 +121,19 @@ def check(
     strict: Annotated[bool, typer.Option("--strict", help="exit 1 when a label deviates from Annex E")] = False,
     trust: Annotated[Path | None, typer.Option("--trust-anchors", help="PEM file of C2PA trust roots "
                                                "(signers chaining to one are 'Trusted')")] = None,
+    sm2_trust: Annotated[Path | None, typer.Option("--sm2-trust", help="file of trusted SM2 public keys "
+                                                   "(128 hex) or key ids, one a line, for SecurityData")] = None,
 ) -> None:
     """Every provenance signal of each FILE and the Art. 6 decision."""
     try:
         table = load_rules(rules) if rules is not None else None
         anchors = trust.read_text(encoding="ascii") if trust is not None else None
+        sm2_keys = [ln.strip().lower() for ln in sm2_trust.read_text(encoding="ascii").splitlines()
+                    if ln.strip() and not ln.lstrip().startswith("#")] if sm2_trust is not None else None
     except SynthwatchError as exc:
         raise _fail(exc) from exc
     except (OSError, UnicodeDecodeError) as exc:
-        err.print(f"[red]error[/red]: cannot read trust anchors {trust}: {exc}")
+        err.print(f"[red]error[/red]: cannot read trust anchors {trust or sm2_trust}: {exc}")
         raise typer.Exit(EXIT_USAGE) from exc
     results: list[dict[str, Any]] = []
     code = EXIT_OK
@@ -118,11 +143,12 @@ def check(
             results.append({"path": str(f), "error": {"code": "not_found", "message": "no such file"}})
             code = EXIT_ITEM_ERRORS
             continue
-        r = inspect(f, declared_ai=declared, rules=table, trust_anchors=anchors)
+        r = inspect(f, declared_ai=declared, rules=table, trust_anchors=anchors, sm2_trusted=sm2_keys)
         results.append({"path": str(f), **r})
         if r["errors"] or r["aigc"].get("error") or r["format"] is None:
             code = max(code, EXIT_ITEM_ERRORS)
-        elif strict and r["aigc"]["present"] and not r["aigc"]["valid"]:
+        elif strict and r["aigc"]["present"] and (
+                not r["aigc"]["valid"] or (r["aigc"]["label"] or {}).get("security", {}).get("verified") is False):
             code = max(code, EXIT_FINDING)
     if as_json:
         out.print_json(json.dumps(results, ensure_ascii=False))
@@ -140,6 +166,27 @@ def check(
     raise typer.Exit(code)
 
 
+def _explicit(file: Path, tmp: Path, *, seconds: float, throughout: bool, placement: str,
+              at_end: bool) -> dict[str, Any]:
+    """Add the explicit notice that fits the medium; what was added, as a dict."""
+    kind = sniff(file).kind
+    if kind is MediaKind.VIDEO:
+        return {"medium": "video", **burn_video_label(file, tmp, seconds=seconds, throughout=throughout).to_dict()}
+    if kind is MediaKind.AUDIO:
+        return {"medium": "audio", **add_audio_cue(file, tmp, placement=placement, at_end=at_end).to_dict()}
+    return {"medium": "image", **burn_image_label(file, tmp).to_dict()}
+
+
+def _describe_visible(v: dict[str, Any]) -> str:
+    if v["medium"] == "audio":
+        return (f"audible cue {v['cue']!r} ({v['placement']}{', also at the end' if v['at_end'] else ''}), "
+                f"{v['cue_seconds']:.2f} s, {v['codec']} {v['sample_rate']} Hz")
+    where = "every frame" if v.get("throughout") else f"the first {v['seconds']:g} s" if v["medium"] == "video" \
+        else "the image"
+    return (f"visible notice {' / '.join(v['text'])!r} on {where}: {v['text_height_px']}px high "
+            f"({v['ratio']:.1%} of the shorter side), font {v['font']} ({v['font_licence']})")
+
+
 @app.command()
 def apply(
     file: Annotated[Path, typer.Argument(help="input file", exists=True, dir_okay=False)],
@@ -149,8 +196,30 @@ def apply(
     propagator: Annotated[str | None, typer.Option("--propagator", help="this platform distributes the "
                                                    "content: its provider code")] = None,
     label: Annotated[str | None, typer.Option("--label", help="1 AI-generated, 2 possibly, 3 suspected")] = None,
-    visible: Annotated[bool, typer.Option("--visible", help="also burn 'AI生成 / AI-generated' into the image "
-                                          "(text height >= 5% of the shorter side)")] = False,
+    visible: Annotated[bool, typer.Option("--visible", help="also add the explicit label: 'AI生成 / AI-generated' "
+                                          "burned into an image or the first seconds of a video (text height "
+                                          ">= 5% of the shorter side), the Morse 'AI' cue on audio")] = False,
+    visible_seconds: Annotated[float, typer.Option("--visible-seconds", help="video: show the notice for the "
+                                                   "first SECONDS (at least 2)")] = MIN_SECONDS,
+    throughout: Annotated[bool, typer.Option("--throughout", help="video: show the notice on every frame")] = False,
+    cue_placement: Annotated[str, typer.Option("--cue-placement", help="audio: 'prepend' the cue (default) or "
+                                               "'mix' it over the start")] = "prepend",
+    cue_at_end: Annotated[bool, typer.Option("--cue-at-end", help="audio: also add the cue at the end")] = False,
+    sm2_key: Annotated[Path | None, typer.Option("--sm2-key", help="SM2 private key (64 hex digits, or JSON "
+                                                 "{'private_key': ...}): sign this platform's ReservedCode field "
+                                                 "with a SecurityData block")] = None,
+    c2pa_cert: Annotated[Path | None, typer.Option("--c2pa-cert", help="PEM certificate chain (leaf first) to "
+                                                   "sign a C2PA manifest with")] = None,
+    c2pa_key: Annotated[Path | None, typer.Option("--c2pa-key", help="PEM private key of the C2PA leaf "
+                                                  "certificate")] = None,
+    c2pa_tsa: Annotated[str | None, typer.Option("--c2pa-tsa", help="RFC 3161 timestamp authority URL")] = None,
+    c2pa_alg: Annotated[str, typer.Option("--c2pa-alg", help="signing algorithm of the key (es256, es384, "
+                                          "ps256, ed25519...)")] = "es256",
+    c2pa_source_type: Annotated[str | None, typer.Option("--c2pa-source-type", help="IPTC digital source type "
+                                                         "for the manifest (default: from the label, "
+                                                         "1 = trainedAlgorithmicMedia)")] = None,
+    trust: Annotated[Path | None, typer.Option("--trust-anchors", help="PEM file of C2PA trust roots used to "
+                                               "validate the signed copy")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Write this platform's implicit label into a copy of FILE (one label, read back to confirm)."""
@@ -160,27 +229,63 @@ def apply(
     if label is not None and label not in ("1", "2", "3"):
         err.print("[red]error[/red]: --label must be 1, 2 or 3")
         raise typer.Exit(EXIT_USAGE)
-    drawn = None
-    tmp = out_path.with_name(f".{out_path.name}.visible{out_path.suffix}")
+    if cue_placement not in ("prepend", "mix"):
+        err.print("[red]error[/red]: --cue-placement must be prepend or mix")
+        raise typer.Exit(EXIT_USAGE)
+    if (c2pa_cert is None) != (c2pa_key is None):
+        err.print("[red]error[/red]: give both --c2pa-cert and --c2pa-key (or neither)")
+        raise typer.Exit(EXIT_USAGE)
+    try:
+        key = load_sm2_key(sm2_key) if sm2_key is not None else None
+        signer = C2paSigner.from_files(c2pa_cert, c2pa_key, c2pa_alg, c2pa_tsa) \
+            if c2pa_cert is not None and c2pa_key is not None else None
+        anchors = trust.read_text(encoding="ascii") if trust is not None else None
+    except SynthwatchError as exc:
+        err.print(f"[red]error[/red] ({exc.code}): {exc}")
+        raise typer.Exit(EXIT_USAGE) from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        err.print(f"[red]error[/red]: cannot read a key, certificate or trust file: {exc}")
+        raise typer.Exit(EXIT_USAGE) from exc
+    drawn: dict[str, Any] | None = None
+    c2pa_result: dict[str, Any] | None = None
+    tmp_visible = out_path.with_name(f".{out_path.name}.visible{out_path.suffix}")
+    tmp_label = out_path.with_name(f".{out_path.name}.label{out_path.suffix}")
     try:
         source = file
         if visible:
-            drawn = burn_image_label(file, tmp)
-            source = tmp
-        reading = apply_label(source, out_path, producer=producer, propagator=propagator, label=label)
+            drawn = _explicit(file, tmp_visible, seconds=visible_seconds, throughout=throughout,
+                              placement=cue_placement, at_end=cue_at_end)
+            source = tmp_visible
+        labelled = tmp_label if signer is not None else out_path
+        reading = apply_label(source, labelled, producer=producer, propagator=propagator, label=label,
+                              security_key=key)
+        if signer is not None:
+            source_type = c2pa_source_type or C2PA_SOURCE_TYPE_BY_LABEL.get(reading.label.label)
+            if source_type is None and not read_c2pa(labelled, trust_anchors=anchors)["present"]:
+                err.print(f"[red]error[/red]: Label {reading.label.label} establishes no digital source type and "
+                          "a new C2PA manifest must state one: give --c2pa-source-type")
+                raise typer.Exit(EXIT_USAGE)
+            c2pa_result = sign_c2pa(labelled, out_path, signer, digital_source_type=source_type,
+                                    trust_anchors=anchors)
     except SynthwatchError as exc:
         raise _fail(exc) from exc
     finally:
-        tmp.unlink(missing_ok=True)
+        tmp_visible.unlink(missing_ok=True)
+        tmp_label.unlink(missing_ok=True)
     if as_json:
-        payload = {"path": str(out_path), **reading.to_dict(), "visible": drawn.to_dict() if drawn else None}
+        payload = {"path": str(out_path), **reading.to_dict(), "visible": drawn, "c2pa": c2pa_result}
         out.print_json(json.dumps(payload, ensure_ascii=False))
     else:
         out.print(f"wrote {out_path}: Label {reading.label.label} via {reading.carrier}")
         out.print(reading.label.to_json())
         if drawn is not None:
-            out.print(f"visible notice {' / '.join(drawn.text)!r}: {drawn.text_height_px}px high "
-                      f"({drawn.ratio:.1%} of the shorter side), font {drawn.font} ({drawn.font_licence})")
+            out.print(_describe_visible(drawn))
+        if reading.security.present:
+            out.print(f"security data: {reading.security.reason}")
+        if c2pa_result is not None:
+            types = ", ".join(c2pa_result["digital_source_types"]) or "none"
+            out.print(f"C2PA manifest signed by {c2pa_result['signer']['common_name']}: {c2pa_result['state']}, "
+                      f"digital source type {types}")
 
 
 @app.command()

@@ -17,6 +17,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import BinaryIO
 
@@ -25,6 +26,7 @@ from synthwatch.media.sniff import sniff
 from .carriers import audio, images, isobmff, matroska
 from .errors import DuplicateLabel, LabelError, LabelTooLarge, LabelWriteError, UnsupportedCarrier
 from .label import MAX_LABEL_BYTES, AIGCLabel, Deviation, LabelReading, parse_label
+from .security_data import SM2Key, content_digest, sign_label, verify_label
 from .xmp import merge_label, parse_xmp, remove_labels
 
 __all__ = [
@@ -207,7 +209,7 @@ def new_id() -> str:
 
 def apply_label(src: PathLike, dst: PathLike, *, producer: str | None = None, propagator: str | None = None,
                 label: str | None = None, produce_id: str | None = None, propagate_id: str | None = None,
-                id_factory: Callable[[], str] = new_id) -> LabelReading:
+                id_factory: Callable[[], str] = new_id, security_key: SM2Key | None = None) -> LabelReading:
     """Label ``src`` as a platform would and write it to ``dst``.
 
     * ``producer``: this platform generated the content. Label defaults to "1"; the propagator
@@ -216,6 +218,10 @@ def apply_label(src: PathLike, dst: PathLike, *, producer: str | None = None, pr
       fields and its Label (unless ``label`` is given); without one, ``label`` is required.
 
     There is always exactly one label afterwards (an existing one is updated, never duplicated).
+
+    ``security_key`` (an SM2 key, see :mod:`.security_data`) signs this platform's field: a
+    producer's ReservedCode1 or a propagator's ReservedCode2 gets a SecurityData block over the label
+    fields and the content digest; it is verified on the written file before ``dst`` is kept.
     """
     if (producer is None) == (propagator is None):
         raise LabelError("give exactly one of producer= or propagator=")
@@ -232,14 +238,14 @@ def apply_label(src: PathLike, dst: PathLike, *, producer: str | None = None, pr
         new = AIGCLabel.as_producer(label or (current.label.label if current is not None and
                                               current.label.label in ("1", "2", "3") else "1"),
                                     producer, pid or id_factory())
-        result = write_label(src, dst, new, fmt=fmt)
+        result = _write_signed(src, dst, new, fmt, security_key, "producer", False)
     else:
         assert propagator is not None
         if current is None:
             if label is None:
                 raise LabelError("the file has no label: give label='1', '2' or '3' (see provenance.decide)")
             new = AIGCLabel(label=label, content_propagator=propagator, propagate_id=propagate_id or id_factory())
-            result = write_label(src, dst, new, fmt=fmt)
+            result = _write_signed(src, dst, new, fmt, security_key, "propagator", False)
         else:
             value = label or current.label.label
             if value not in ("1", "2", "3"):
@@ -252,6 +258,28 @@ def apply_label(src: PathLike, dst: PathLike, *, producer: str | None = None, pr
             upstream_bad = any(d.field in ("ContentProducer", "ProduceID", "ReservedCode1", "ReservedCode2")
                                and d.code in ("value_not_printable_ascii", "value_quote_or_backslash")
                                for d in current.deviations)
-            result = write_label(src, dst, new, fmt=fmt, allow_invalid=upstream_bad)
+            result = _write_signed(src, dst, new, fmt, security_key, "propagator", upstream_bad)
     assert result is not None
     return result
+
+
+def _write_signed(src: PathLike, dst: PathLike, new: AIGCLabel, fmt: str, key: SM2Key | None, scope: str,
+                  allow_invalid: bool) -> LabelReading | None:
+    """``write_label``, with this platform's SecurityData block when a key is given (verified on the result)."""
+    if key is None:
+        return write_label(src, dst, new, fmt=fmt, allow_invalid=allow_invalid)
+    signed = sign_label(new, key, scope=scope, content=content_digest(src, fmt))
+    dst_dir = os.path.dirname(os.path.abspath(dst)) or "."
+    fd, tmp = tempfile.mkstemp(prefix=".synthwatch-signed-", dir=dst_dir)
+    os.close(fd)
+    try:
+        result = write_label(src, tmp, signed, fmt=fmt, allow_invalid=allow_invalid)
+        assert result is not None
+        info = verify_label(result.label, path=tmp, fmt=fmt, trusted_keys=[key.public_key])
+        if not info.verified:
+            raise LabelWriteError(f"the SecurityData block does not verify on the written file: {info.reason}")
+        os.replace(tmp, dst)
+        return replace(result, security=info)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)

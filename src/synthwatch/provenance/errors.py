@@ -10,6 +10,8 @@
         │   └── DuplicateLabel        more than one label in one file (reading)
         ├── UnsafeXML                 DTD, entity declarations, too deep nesting, or malformed XMP
         ├── LabelWriteError           a write failed or did not read back as written
+        │   └── TranscodeError        re-encoding for a visible/audible label failed
+        ├── SecurityDataError         a SecurityData block cannot be made (bad or missing SM2 key)
         └── UnsupportedCarrier        the format has no label carrier (also a MediaError)
     (CorruptMedia)
     └── CorruptContainer              a container too broken to carry a label (also a ProvenanceError)
@@ -31,6 +33,8 @@ __all__ = [
     "LabelWriteError",
     "UnsupportedCarrier",
     "CorruptContainer",
+    "TranscodeError",
+    "SecurityDataError",
 ]
 
 
@@ -71,6 +75,18 @@ class UnsafeXML(ProvenanceError):
 
 class LabelWriteError(ProvenanceError):
     code = "label_write"
+
+
+class TranscodeError(LabelWriteError):
+    """Decoding, drawing or re-encoding a labelled copy failed (the source may still be fine)."""
+
+    code = "label_transcode"
+
+
+class SecurityDataError(ProvenanceError):
+    """A SecurityData block cannot be produced: no signing key, or a key that is not SM2."""
+
+    code = "security_data"
 
 
 class UnsupportedCarrier(ProvenanceError, UnsupportedMedia):

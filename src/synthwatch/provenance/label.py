@@ -14,8 +14,6 @@ Canonical form (what :meth:`AIGCLabel.to_json` writes)::
 
 from __future__ import annotations
 
-import base64
-import binascii
 import html
 import json
 from dataclasses import dataclass, field, replace
@@ -143,17 +141,23 @@ class AIGCLabel:
 
 @dataclass(frozen=True, slots=True)
 class SecurityInfo:
-    """What the ReservedCode fields carry (integrity data, a TC260 ``SecurityData`` block)."""
+    """What the ReservedCode fields carry (integrity data, a ``SecurityData`` block).
+
+    ``verified``: True when every SecurityData block verifies, False when one fails, None when
+    nothing verifiable is there. ``blocks`` holds one entry per filled ReservedCode field (see
+    :mod:`synthwatch.provenance.security_data`).
+    """
 
     present: bool
     field: str | None = None
     kind: str | None = None  # "SecurityData" | "opaque"
     verified: bool | None = None  # None: not verifiable here
     reason: str = ""
+    blocks: tuple[dict[str, Any], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {"present": self.present, "field": self.field, "kind": self.kind, "verified": self.verified,
-                "reason": self.reason}
+                "reason": self.reason, "blocks": [dict(b) for b in self.blocks]}
 
 
 @dataclass(frozen=True, slots=True)
@@ -336,28 +340,15 @@ def _normalise_label(raw: str, devs: list[Deviation]) -> str:
 
 
 def security_info(lab: AIGCLabel) -> SecurityInfo:
-    """Report whether ReservedCode1/2 carry integrity data.
+    """Report whether ReservedCode1/2 carry integrity data and whether its SM2 signature verifies.
 
-    A TC260 guide describes a signed ``SecurityData`` block (SM3 digest, SM2 signature); its exact
-    layout is not public here, so a block is reported as present but never as verified.
+    Blocks in the documented ``synthwatch.securitydata/1`` layout are verified against the label
+    fields (the content digest needs the file: :func:`synthwatch.provenance.security_data.verify_label`
+    with ``path``); any other layout is reported as present and never as verified.
     """
-    for key in ("ReservedCode1", "ReservedCode2"):
-        value = getattr(lab, _ATTR_BY_KEY[key])
-        if not value:
-            continue
-        text = value
-        try:
-            padded = value + "=" * (-len(value) % 4)
-            decoded = base64.b64decode(padded, altchars=b"-_" if ("-" in value or "_" in value) else None,
-                                       validate=True)
-            text = decoded.decode("utf-8")
-        except (binascii.Error, ValueError, UnicodeDecodeError):
-            pass
-        if "securitydata" in text.lower():
-            return SecurityInfo(True, key, "SecurityData", None,
-                                "SecurityData present; SM2/SM3 verification is not implemented here")
-        return SecurityInfo(True, key, "opaque", None, "reserved field is filled; its format is not known")
-    return SecurityInfo(False, None, None, None, "ReservedCode1 and ReservedCode2 are empty")
+    from .security_data import verify_label
+
+    return verify_label(lab)
 
 
 def parse_label(data: str | bytes | dict[str, Any], *, carrier: str = "") -> LabelReading:

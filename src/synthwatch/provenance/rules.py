@@ -20,7 +20,8 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["RULES", "IPTC_CLASSES", "IPTC_PREFIX", "GENERATOR_PATTERNS", "GENERATOR_TEXT_KEYS", "RULES_VERSION"]
+__all__ = ["RULES", "IPTC_CLASSES", "IPTC_PREFIX", "GENERATOR_PATTERNS", "GENERATOR_TEXT_KEYS", "RULES_VERSION",
+           "C2PA_SOURCE_TYPE_BY_LABEL"]
 
 RULES_VERSION = "art6/2025-09-01/1"
 
@@ -181,3 +182,15 @@ GENERATOR_PATTERNS: tuple[str, ...] = (
 GENERATOR_TEXT_KEYS: tuple[str, ...] = (
     "parameters", "prompt", "workflow", "sd-metadata", "invokeai_metadata", "dream", "negative_prompt",
 )
+
+
+#: AIGC Label -> the IPTC digital source type a platform's C2PA manifest asserts (interpretation).
+#: "1" (AI-generated) is trainedAlgorithmicMedia. "2" (declared by the uploader) and "3" (suspected)
+#: establish no source type, and C2PA's ``c2pa.created`` action must state one, so for them the
+#: operator names the type (``--c2pa-source-type``) or the file must already carry a manifest (then
+#: the platform's action is ``c2pa.published`` with no source type of its own).
+C2PA_SOURCE_TYPE_BY_LABEL: dict[str, str | None] = {
+    "1": "trainedAlgorithmicMedia",
+    "2": None,
+    "3": None,
+}

@@ -9,19 +9,22 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from PIL import Image
 
 from synthwatch.errors import SynthwatchError
 from synthwatch.media.sniff import sniff
-from synthwatch.types import DetectorResult, Verdict
+from synthwatch.types import DetectorResult, MediaKind, Verdict
 
-from . import c2pa_manifest, watermark
+from . import c2pa_manifest, perth_watermark, watermark
 from .aigc_label import CARRIERS, MAX_IMAGE_BYTES, _image_meta, read_labels
 from .decision import decide
+from .errors import UnsupportedCarrier
 from .rules import GENERATOR_PATTERNS, GENERATOR_TEXT_KEYS, IPTC_CLASSES, IPTC_PREFIX
+from .security_data import verify_label
 from .xmp import parse_xmp
 
 __all__ = ["PROVENANCE_SCHEMA", "read_signals", "inspect", "iptc_class", "generator_name"]
@@ -101,10 +104,29 @@ def _image_signals(path: str | os.PathLike[str], fmt: str, out: dict[str, Any]) 
     out["c2pa"]["present"] = meta.c2pa
 
 
-def read_signals(path: str | os.PathLike[str], *, trust_anchors: str | None = None) -> dict[str, Any]:
+def _audio_watermarks(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The Resemble Perth check on an audio track, or why it was not made."""
+    if not perth_watermark.available():
+        return {"checked": [], "found": False,
+                "reason": f"audio watermark check not available: install {perth_watermark.INSTALL_HINT}"}
+    try:
+        hit = perth_watermark.detect_file(path)
+    except UnsupportedCarrier as exc:  # no audio track, or too short to judge
+        return {"checked": [], "found": False, "reason": f"audio watermark check not applicable: {exc}"}
+    except SynthwatchError as exc:
+        return {"checked": [], "found": False, "reason": f"audio watermark check failed: {exc}",
+                "error": _err(exc)}
+    return {"checked": [hit], "found": bool(hit["found"]), "names": [hit["name"]] if hit["found"] else []}
+
+
+def read_signals(path: str | os.PathLike[str], *, trust_anchors: str | None = None,
+                 audio_watermark: bool = True, sm2_trusted: Collection[str] | None = None) -> dict[str, Any]:
     """Every provenance signal found in the file (no decision).
 
     ``trust_anchors``: PEM roots that make a C2PA signer ``Trusted`` (validation is offline).
+    ``audio_watermark``: check audio tracks for the Resemble Perth mark when the ``perth`` extra is
+    installed (it loads PyTorch once per process).
+    ``sm2_trusted``: SM2 public keys (128 hex) or key ids whose SecurityData blocks count as trusted.
     """
     out: dict[str, Any] = {
         "schema": PROVENANCE_SCHEMA,
@@ -122,10 +144,11 @@ def read_signals(path: str | os.PathLike[str], *, trust_anchors: str | None = No
         "errors": [],
     }
     try:
-        fmt = sniff(path).format
+        sniffed = sniff(path)
     except SynthwatchError as exc:
         out["errors"].append({"where": "sniff", **_err(exc)})
         return out
+    fmt, sniffed_kind = sniffed.format, sniffed.kind
     out["format"] = fmt
     aigc = out["aigc"]
     aigc["carrier"] = CARRIERS.get(fmt)
@@ -136,6 +159,12 @@ def read_signals(path: str | os.PathLike[str], *, trust_anchors: str | None = No
             aigc["error"] = _err(exc)
         else:
             aigc["count"] = len(labels)
+            if labels and any(b.get("verified") and (b.get("content") or sm2_trusted is not None)
+                              for b in labels[0].security.blocks):
+                # the signature held over the label: compare the signed content digest with the file
+                # and the signing key with the trusted ones
+                labels[0] = replace(labels[0], security=verify_label(labels[0].label, path=path, fmt=fmt,
+                                                                     trusted_keys=sm2_trusted))
             if labels:
                 aigc["present"] = True
                 aigc["label"] = labels[0].to_dict()
@@ -156,6 +185,8 @@ def read_signals(path: str | os.PathLike[str], *, trust_anchors: str | None = No
             out["watermarks"] = watermark.detect_image(path)
         except (OSError, ValueError, Image.DecompressionBombError) as exc:
             out["watermarks"]["reason"] = f"image could not be decoded for the watermark check: {exc}"
+    if audio_watermark and sniffed_kind in (MediaKind.AUDIO, MediaKind.VIDEO):
+        out["watermarks"] = _audio_watermarks(path)
     if not c2pa_manifest.available():
         out["c2pa"]["reason"] = "c2pa-python is not installed"
     elif fmt in c2pa_manifest.MIME:
@@ -170,14 +201,16 @@ def read_signals(path: str | os.PathLike[str], *, trust_anchors: str | None = No
 
 def inspect(path: str | os.PathLike[str], *, declared_ai: bool = False, verdict: Verdict | None = None,
             detectors: Sequence[DetectorResult] = (), visible_label: bool = False,
-            rules: Mapping[str, Any] | None = None, trust_anchors: str | None = None) -> dict[str, Any]:
+            rules: Mapping[str, Any] | None = None, trust_anchors: str | None = None,
+            audio_watermark: bool = True, sm2_trusted: Collection[str] | None = None) -> dict[str, Any]:
     """Every provenance signal of ``path`` plus the Art. 6 decision, as a JSON-able dict.
 
     The scanner puts this in every report's ``provenance`` section::
 
         provenance = inspect(path, declared_ai=declared, verdict=report_verdict, detectors=results)
     """
-    signals = read_signals(path, trust_anchors=trust_anchors)
+    signals = read_signals(path, trust_anchors=trust_anchors, audio_watermark=audio_watermark,
+                           sm2_trusted=sm2_trusted)
     signals["decision"] = decide(signals, declared_ai=declared_ai, verdict=verdict, detectors=detectors,
                                  visible_label=visible_label, rules=rules).to_dict()
     return signals

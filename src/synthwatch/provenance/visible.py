@@ -26,7 +26,7 @@ from .carriers import images
 from .errors import ProvenanceError, UnsupportedCarrier
 
 __all__ = ["DEFAULT_TEXT", "FONT_CANDIDATES", "FontNotFound", "VisibleLabel", "find_font", "burn_image_label",
-           "MIN_HEIGHT_RATIO"]
+           "check_text", "render_notice", "MIN_HEIGHT_RATIO"]
 
 DEFAULT_TEXT = ("AI生成", "AI-generated")
 MIN_HEIGHT_RATIO = 0.05
@@ -95,6 +95,54 @@ def _layout(font_path: str, lines: tuple[str, ...], need: int) -> tuple[ImageFon
     raise UnsupportedCarrier("could not size the visible label")  # pragma: no cover
 
 
+def check_text(text: tuple[str, ...]) -> None:
+    """Refuse a notice that does not say "AI"/"人工智能" and "生成"/"合成" (GB 45438)."""
+    joined = " / ".join(text)
+    if not (("AI" in joined or "人工智能" in joined) and ("生成" in joined or "合成" in joined)):
+        raise ProvenanceError("the notice must contain 'AI' or '人工智能' and '生成' or '合成'")
+
+
+def render_notice(size: tuple[int, int], *, text: tuple[str, ...] = DEFAULT_TEXT,
+                  font_path: str | os.PathLike[str] | None = None, corner: str = "bottom-left",
+                  min_height_ratio: float = MIN_HEIGHT_RATIO) -> tuple[Image.Image, VisibleLabel]:
+    """The notice for a picture of ``size`` (width, height): a transparent RGBA overlay and what it holds.
+
+    One renderer for images and video frames: the text is sized so that every line's ink height is
+    at least ``min_height_ratio`` of the shorter side, on a translucent dark box in ``corner``.
+    Raises :class:`UnsupportedCarrier` when such a notice does not fit.
+    """
+    check_text(text)
+    path, licence = find_font(font_path)
+    w, h = size
+    joined = " / ".join(text)
+    need = max(1, math.ceil(min_height_ratio * min(w, h)))
+    lines: tuple[str, ...] = (joined,)
+    font, width = _layout(path, lines, need)
+    if width > w * 0.9 and len(text) > 1:
+        font, width = _layout(path, text, need)
+        lines = text
+    pad = max(2, need // 4)
+    line_gap = max(1, need // 5)
+    heights = [_ink_height(font, line) for line in lines]
+    box_w = width + 2 * pad
+    box_h = sum(heights) + line_gap * (len(lines) - 1) + 2 * pad
+    if box_w > w or box_h > h:
+        raise UnsupportedCarrier(f"a notice {need}px high does not fit a {w}x{h} picture")
+    x0 = max(0, pad if "left" in corner else w - box_w - pad)
+    y0 = max(0, h - box_h - pad if "bottom" in corner else pad)
+    overlay = Image.new("RGBA", (w, h), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(overlay)
+    draw.rectangle((x0, y0, x0 + box_w - 1, y0 + box_h - 1), fill=(0, 0, 0, 170))
+    y = y0 + pad
+    for line, lh in zip(lines, heights, strict=True):
+        bx, by = font.getbbox(line)[:2]
+        draw.text((x0 + pad - bx, y - by), line, font=font, fill=(255, 255, 255, 255))
+        y += lh + line_gap
+    info = VisibleLabel(tuple(lines), path, licence, int(font.size), min(heights), need, min(heights) / min(w, h),
+                        (int(x0), int(y0), int(x0 + box_w), int(y0 + box_h)))
+    return overlay, info
+
+
 def burn_image_label(src: str | os.PathLike[str], dst: str | os.PathLike[str], *,
                      text: tuple[str, ...] = DEFAULT_TEXT, font_path: str | os.PathLike[str] | None = None,
                      corner: str = "bottom-left", min_height_ratio: float = MIN_HEIGHT_RATIO) -> VisibleLabel:
@@ -102,41 +150,17 @@ def burn_image_label(src: str | os.PathLike[str], dst: str | os.PathLike[str], *
     fmt = sniff(src).format
     if fmt not in _FORMATS:
         raise UnsupportedCarrier(f"visible labels are drawn on JPEG, PNG and WebP images, not {fmt}")
-    joined = " / ".join(text)
-    if not (("AI" in joined or "人工智能" in joined) and ("生成" in joined or "合成" in joined)):
-        raise ProvenanceError("the notice must contain 'AI' or '人工智能' and '生成' or '合成'")
-    path, licence = find_font(font_path)
+    check_text(text)
+    find_font(font_path)
     data = Path(src).read_bytes()
     meta = {"jpeg": images.read_jpeg, "png": images.read_png, "webp": images.read_webp}[fmt](data)
     with Image.open(src) as im:
         im.load()
         info = dict(im.info)
-        w, h = im.size
-        need = max(1, math.ceil(min_height_ratio * min(w, h)))
-        lines: tuple[str, ...] = (joined,)
-        font, width = _layout(path, lines, need)
-        if width > w * 0.9 and len(text) > 1:
-            font, width = _layout(path, text, need)
-            lines = text
-        pad = max(2, need // 4)
-        line_gap = max(1, need // 5)
-        heights = [_ink_height(font, line) for line in lines]
-        box_w = width + 2 * pad
-        box_h = sum(heights) + line_gap * (len(lines) - 1) + 2 * pad
-        if box_w > w or box_h > h:
-            raise UnsupportedCarrier(f"a notice {need}px high does not fit a {w}x{h} image")
-        x0 = max(0, pad if "left" in corner else w - box_w - pad)
-        y0 = max(0, h - box_h - pad if "bottom" in corner else pad)
+        overlay, drawn = render_notice(im.size, text=text, font_path=font_path, corner=corner,
+                                       min_height_ratio=min_height_ratio)
         mode = im.mode
         canvas = im.convert("RGBA")
-        overlay = Image.new("RGBA", canvas.size, (0, 0, 0, 0))
-        draw = ImageDraw.Draw(overlay)
-        draw.rectangle((x0, y0, x0 + box_w - 1, y0 + box_h - 1), fill=(0, 0, 0, 170))
-        y = y0 + pad
-        for line, lh in zip(lines, heights, strict=True):
-            bx, by = font.getbbox(line)[:2]
-            draw.text((x0 + pad - bx, y - by), line, font=font, fill=(255, 255, 255, 255))
-            y += lh + line_gap
         out = Image.alpha_composite(canvas, overlay)
         result = out.convert(mode) if mode in ("RGB", "RGBA", "L", "LA") else out.convert("RGB")
         save: dict[str, Any] = {}
@@ -164,5 +188,4 @@ def burn_image_label(src: str | os.PathLike[str], dst: str | os.PathLike[str], *
             body = images.write_webp_xmp(body, lambda _old: packet)
         Path(tmp).write_bytes(body)
     os.replace(tmp, dst)
-    return VisibleLabel(tuple(lines), path, licence, int(font.size), min(heights), need, min(heights) / min(w, h),
-                        (int(x0), int(y0), int(x0 + box_w), int(y0 + box_h)))
+    return drawn

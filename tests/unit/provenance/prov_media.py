@@ -160,3 +160,59 @@ def run(cmd: list[str]) -> str:
     return subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=60).stdout
 
 
+
+
+def make_clip(path: Path, fmt: str, vcodec: str, acodec: str | None, *, seconds: float = 3.0, fps: int = 10,
+              size: tuple[int, int] = (160, 120)) -> Path:
+    """A short clip with a moving gradient (so frames differ) and, unless None, a 440 Hz tone track."""
+    w, h = size
+    yy, xx = np.mgrid[0:h, 0:w]
+    with av.open(str(path), "w", format=fmt) as out:
+        vs = out.add_stream(vcodec, rate=fps)
+        vs.width, vs.height, vs.pix_fmt = w, h, "yuv420p"
+        a_s = out.add_stream(acodec, rate=48000) if acodec else None
+        if a_s is not None and acodec == "libopus":
+            a_s.layout = "mono"
+        for i in range(int(seconds * fps)):
+            img = np.stack([(xx * 2 + i * 3) % 256, (yy * 2 + i) % 256, np.full_like(xx, 100)], -1).astype(np.uint8)
+            for p in vs.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                out.mux(p)
+        for p in vs.encode():
+            out.mux(p)
+        if a_s is not None:
+            _encode_tone(out, a_s, 48000, seconds)
+    return path
+
+
+def speech_like(rate: int = 16000, seconds: float = 4.0, seed: int = 0) -> np.ndarray:
+    """Voiced, syllable-like audio: a gliding 120 Hz harmonic series under a 2.5 Hz envelope, plus noise."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(rate * seconds)) / rate
+    f0 = 120 + 30 * np.sin(2 * np.pi * 0.7 * t) + 10 * np.sin(2 * np.pi * 3.1 * t)
+    phase = 2 * np.pi * np.cumsum(f0) / rate
+    x = sum((1 / k) * np.sin(k * phase) for k in range(1, 25))
+    env = np.clip(np.sin(2 * np.pi * 2.5 * t) * 1.2, 0, 1) ** 0.5
+    x = x * env + 0.01 * rng.standard_normal(len(t))
+    return (0.3 * x / np.abs(x).max()).astype(np.float32)
+
+
+def decode_audio(path: Path) -> tuple[np.ndarray, int]:
+    """Every sample of the first audio stream as mono float32, and the sample rate."""
+    with av.open(str(path)) as c:
+        s = c.streams.audio[0]
+        rate = int(s.codec_context.sample_rate)
+        rs = av.AudioResampler(format="flt", layout="mono", rate=rate)
+        parts = [f.to_ndarray()[0] for fr in c.decode(s) for f in rs.resample(fr)]
+        parts += [f.to_ndarray()[0] for f in rs.resample(None)]
+    return np.concatenate(parts), rate
+
+
+def decode_frames(path: Path) -> tuple[list[np.ndarray], list[float]]:
+    """Every frame of the first video stream as RGB, with its time in seconds from the first frame."""
+    frames: list[np.ndarray] = []
+    times: list[float] = []
+    with av.open(str(path)) as c:
+        for f in c.decode(video=0):
+            frames.append(f.to_ndarray(format="rgb24"))
+            times.append(float(f.time or 0.0))
+    return frames, [t - times[0] for t in times]
