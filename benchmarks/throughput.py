@@ -161,16 +161,19 @@ def main() -> None:
                 "from synthwatch.media import sandbox;"
                 "s=synthwatch.Scanner(detectors=registry.default_names());t=time.perf_counter();"
                 "r=s.scan(Path(sys.argv[1]));dt=time.perf_counter()-t;"
-                "me=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/1024;"
+                # VmHWM, not ru_maxrss: on Linux exec() carries the parent's peak into ru_maxrss
+                "me=max(int(l.split()[1])/1024 for l in open('/proc/self/status') if l.startswith('VmHWM:'));"
                 "kid=max([int(l.split()[1])/1024 for p in sandbox.worker_pids() "
                 "for l in open(f'/proc/{p}/status') if l.startswith('VmHWM:')] or [0]);"
                 "print(f'{dt:.1f} {me:.0f} {kid:.0f} {r.error is None}')"
             )
-            from synthwatch.samples import make_video
 
             p = folder / "hour.mp4"
             t = time.perf_counter()
-            make_video(p, seconds=3600, size=(w, h), fps=25, codec="h264", audio=True, face=True)
+            # generated in its own process: it synthesises the hour of speech in memory
+            subprocess.run([sys.executable, "-c", "import sys;from synthwatch.samples import make_video;"
+                            "make_video(sys.argv[1],seconds=3600,size=(int(sys.argv[2]),int(sys.argv[3])),fps=25,"
+                            "codec='h264',audio=True,face=True)", str(p), str(w), str(h)], check=True)
             line(f"one-hour {w}x{h} H.264 25 fps + AAC generated", f"{time.perf_counter() - t:.0f} s, "
                  f"{p.stat().st_size / 1e6:.0f} MB")
             res = subprocess.run([sys.executable, "-c", code, str(p)], capture_output=True, text=True, check=True)
