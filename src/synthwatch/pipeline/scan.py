@@ -159,7 +159,10 @@ class Scanner:
              declared_ai: bool = False) -> Report:
         """Scan one item. Media errors come back inside the Report (``report.error``); they are
         not raised, so a batch can go on. ``declared_ai``: the uploader declared the item
-        AI-generated (an input to the labelling decision in ``report.provenance``)."""
+        AI-generated (an input to the labelling decision in ``report.provenance``).
+
+        ``hook(step, info)`` reports progress; for a video the ``audio`` steps come from a second
+        thread, interleaved with the ``frames`` steps, so a hook must be thread-safe."""
         from ..media import open_source, probe
 
         hook = hook or _noop
@@ -231,10 +234,32 @@ class Scanner:
     # ---- video
     def _scan_video(self, path: Path, info: MediaInfo, limits: Limits, sampling: Sampling, slots: list[_Slot],
                     acc: _Acc, hook: Hook) -> None:
+        visual = [s for s in slots if s.detector is not None and s.detector.info.modality in ("image", "face")]
+        voice = [s for s in slots if s.detector is not None and s.detector.info.modality == "audio"]
+        # the audio track is analysed in a second thread while frames are: each side waits on its
+        # own decoder process and the two sets of models leave each other idle cores
+        audio_job: _Background | None = None
+        if info.has_audio and voice and info.has_video and visual:
+            audio_job = _Background(lambda stop: self._audio_track(path, info, limits, sampling, slots, acc, hook,
+                                                                   stop=stop))
+        try:
+            self._video_frames(path, info, limits, sampling, slots, acc, hook, visual)
+        except BaseException:
+            if audio_job is not None:
+                audio_job.cancel()
+            raise
+        if audio_job is not None:
+            audio_job.join()  # re-raises what the audio thread raised
+        elif info.has_audio:
+            self._audio_track(path, info, limits, sampling, slots, acc, hook)
+        else:
+            self._mark_modality_na(slots, acc, "audio", "no audio track")
+
+    def _video_frames(self, path: Path, info: MediaInfo, limits: Limits, sampling: Sampling, slots: list[_Slot],
+                      acc: _Acc, hook: Hook, visual: list[_Slot]) -> None:
         from ..faces import FaceTracker
         from ..media import iter_frames
 
-        visual = [s for s in slots if s.detector is not None and s.detector.info.modality in ("image", "face")]
         if info.has_video and visual:
             total = _expected_frames(info, sampling)
             tracker = FaceTracker()
@@ -259,10 +284,6 @@ class Scanner:
         elif not info.has_video:
             self._mark_modality_na(slots, acc, "image", "no video stream")
             self._mark_modality_na(slots, acc, "face", "no video stream")
-        if info.has_audio:
-            self._audio_track(path, info, limits, sampling, slots, acc, hook)
-        else:
-            self._mark_modality_na(slots, acc, "audio", "no audio track")
 
     # ------------------------------------------------------------------ evidence collection
     def _frames_batch(self, batch: list[tuple[float, np.ndarray]], slots: list[_Slot], acc: _Acc, hook: Hook, *,
@@ -316,7 +337,7 @@ class Scanner:
                 acc.face_scores.setdefault(tid, {}).setdefault(det.info.name, []).append(float(sc))
 
     def _audio_track(self, path: Path, info: MediaInfo, limits: Limits, sampling: Sampling, slots: list[_Slot],
-                     acc: _Acc, hook: Hook) -> None:
+                     acc: _Acc, hook: Hook, stop: threading.Event | None = None) -> None:
         from ..media import iter_audio
 
         voice = [s for s in slots if s.detector is not None and s.detector.info.modality == "audio"]
@@ -338,6 +359,8 @@ class Scanner:
 
         for win in iter_audio(path, limits, sample_rate=sampling.audio_sample_rate,
                               window_s=sampling.audio_window_s, hop_s=sampling.audio_hop_s):
+            if stop is not None and stop.is_set():
+                return
             acc.n_windows += 1
             if self._vad is not None and self._vad.speech_ratio(win.samples) < SPEECH_RATIO_MIN:
                 continue
@@ -415,6 +438,33 @@ class Scanner:
 
 
 # ---------------------------------------------------------------------- helpers
+class _Background:
+    """Run ``fn(stop_event)`` in a daemon thread; :meth:`join` re-raises what it raised."""
+
+    def __init__(self, fn: Callable[[threading.Event], None]) -> None:
+        self._stop = threading.Event()
+        self._exc: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(fn,), name="synthwatch-audio-track", daemon=True)
+        self._thread.start()
+
+    def _run(self, fn: Callable[[threading.Event], None]) -> None:
+        try:
+            fn(self._stop)
+        except BaseException as exc:  # handed to the joining thread
+            self._exc = exc
+
+    def join(self) -> None:
+        self._thread.join()
+        if self._exc is not None:
+            raise self._exc
+
+    def cancel(self) -> None:
+        """Ask the thread to stop at its next window and wait for it (its error, if any, is dropped:
+        the caller is already raising)."""
+        self._stop.set()
+        self._thread.join()
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 

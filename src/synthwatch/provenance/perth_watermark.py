@@ -50,7 +50,7 @@ WEIGHTS_SHA256 = "a15bce457ebc53ce5e6c9c3f11df78cf7ee2bf9cdab0a798902135b4c40276
 INSTALL_HINT = "pip install 'synthwatch[perth]'  (resemble-perth==1.0.1 for its weights, torch==2.13.0 CPU)"
 THRESHOLD = 0.5
 MIN_OCCUPANCY = 0.2
-MAX_DETECT_SECONDS = 60.0
+MAX_DETECT_SECONDS = 30.0
 MAX_EMBED_SECONDS = 1800.0
 SAMPLE_RATE = 32000
 N_FFT, HOP, HIDDEN, SUBBAND = 2048, 320, 256, 128
@@ -273,6 +273,21 @@ def _decode_audio(path: str | os.PathLike[str], max_seconds: float, *, mono: boo
     return (x[0] if mono else x), rate
 
 
+def _first_seconds(path: str | os.PathLike[str], seconds: float) -> tuple[np.ndarray, int]:
+    """The first ``seconds`` of the (default) audio track as float32 mono at :data:`SAMPLE_RATE`,
+    decoded in synthwatch's sandboxed decoder (a hostile upload cannot hang or crash the caller)."""
+    from ..media import iter_audio
+
+    windows = iter_audio(path, sample_rate=SAMPLE_RATE, window_s=seconds, hop_s=seconds)
+    try:
+        first = next(iter(windows), None)
+    finally:
+        windows.close()  # type: ignore[attr-defined]
+    if first is None:
+        raise UnsupportedCarrier("the file has no audio stream (or no decodable audio)")
+    return np.asarray(first.samples, dtype=np.float32), SAMPLE_RATE
+
+
 def detect_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Check an audio (or a video's audio) file for the Perth mark.
 
@@ -280,7 +295,7 @@ def detect_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     occupancy under :data:`MIN_OCCUPANCY`) the decoder's score means nothing (a clean 100 Hz tone
     scores 1.0), so ``found`` is False and ``not_applicable`` says why.
     """
-    x, rate = _decode_audio(path, MAX_DETECT_SECONDS, mono=True)
+    x, rate = _first_seconds(path, MAX_DETECT_SECONDS)
     score, occupancy = get_watermarker().analyse(x, rate)
     hit: dict[str, Any] = {"name": NAME, "score": round(score, 4), "threshold": THRESHOLD,
                            "occupancy": round(occupancy, 4), "found": False}
