@@ -130,6 +130,10 @@ def main() -> None:
     ap.add_argument("--hour", action="store_true", help="also scan a generated one-hour video")
     ap.add_argument("--hour-size", default="640x360", help="frame size of the one-hour video")
     ap.add_argument("--only-hour", action="store_true", help="run only the one-hour memory measurement")
+    ap.add_argument("--hour-video", type=Path, default=None,
+                    help="use this one-hour video (made once, e.g. by an earlier run with --keep-hour) "
+                         "instead of generating it")
+    ap.add_argument("--keep-hour", type=Path, default=None, help="write the generated one-hour video here")
     args = ap.parse_args()
 
     from synthwatch import Scanner, get_settings
@@ -168,14 +172,17 @@ def main() -> None:
                 "print(f'{dt:.1f} {me:.0f} {kid:.0f} {r.error is None}')"
             )
 
-            p = folder / "hour.mp4"
-            t = time.perf_counter()
-            # generated in its own process: it synthesises the hour of speech in memory
-            subprocess.run([sys.executable, "-c", "import sys;from synthwatch.samples import make_video;"
-                            "make_video(sys.argv[1],seconds=3600,size=(int(sys.argv[2]),int(sys.argv[3])),fps=25,"
-                            "codec='h264',audio=True,face=True)", str(p), str(w), str(h)], check=True)
-            line(f"one-hour {w}x{h} H.264 25 fps + AAC generated", f"{time.perf_counter() - t:.0f} s, "
-                 f"{p.stat().st_size / 1e6:.0f} MB")
+            p = args.hour_video or args.keep_hour or folder / "hour.mp4"
+            if args.hour_video is None:
+                t = time.perf_counter()
+                # generated in its own process: it synthesises the hour of speech in memory
+                subprocess.run([sys.executable, "-c", "import sys;from synthwatch.samples import make_video;"
+                                "make_video(sys.argv[1],seconds=3600,size=(int(sys.argv[2]),int(sys.argv[3])),"
+                                "fps=25,codec='h264',audio=True,face=True)", str(p), str(w), str(h)], check=True)
+                line(f"one-hour {w}x{h} H.264 25 fps + AAC generated", f"{time.perf_counter() - t:.0f} s, "
+                     f"{p.stat().st_size / 1e6:.0f} MB")
+            else:
+                line("one-hour video (given)", f"{p}, {p.stat().st_size / 1e6:.0f} MB")
             res = subprocess.run([sys.executable, "-c", code, str(p)], capture_output=True, text=True, check=True)
             dt, me, kid, err = res.stdout.split()[-4:]
             line("one-hour video: scan time / peak RSS scanner / peak RSS decoder",
