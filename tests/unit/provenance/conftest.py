@@ -14,6 +14,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from prov_media import make_media
 
 from synthwatch.provenance.c2pa_manifest import C2paSigner
+from synthwatch.provenance.visible import FontNotFound, find_font
 
 
 @pytest.fixture(scope="session")
@@ -79,3 +80,11 @@ def pki() -> dict[str, Any]:
         "signer": C2paSigner(_pem(cert) + _pem(ca), _key_pem(key)),
         "self_signed": C2paSigner(_pem(self_cert), _key_pem(self_key)),
     }
+
+
+@pytest.fixture(scope="session")
+def font() -> str:
+    try:
+        return find_font()[0]
+    except FontNotFound as exc:
+        pytest.skip(f"no CJK font installed ({exc}); Debian: fonts-wqy-microhei")

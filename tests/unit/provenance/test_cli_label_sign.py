@@ -12,7 +12,6 @@ from typer.testing import CliRunner
 
 from synthwatch.cli.label import app
 from synthwatch.provenance import read_label
-from synthwatch.provenance.visible import FontNotFound, find_font
 
 pytest.importorskip("c2pa", reason="c2pa-python is not installed")
 runner = CliRunner()
@@ -78,14 +77,6 @@ def test_c2pa_usage_errors(media: dict[str, Path], creds: dict[str, str], pki: d
                             "--c2pa-cert", creds["chain"], "--c2pa-key", creds["key"]])
     assert r.exit_code == 4 and "label_unsupported_format" in r.output
     assert not Path(out).exists() and not (tmp_path / "o.mkv").exists()
-
-
-@pytest.fixture(scope="module")
-def font() -> str:
-    try:
-        return find_font()[0]
-    except FontNotFound as exc:
-        pytest.skip(f"no CJK font installed ({exc}); Debian: fonts-wqy-microhei")
 
 
 def test_apply_visible_video_with_c2pa(font: str, creds: dict[str, str], tmp_path: Path) -> None:

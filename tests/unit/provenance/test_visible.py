@@ -13,15 +13,7 @@ from typer.testing import CliRunner
 from synthwatch.cli.label import app
 from synthwatch.provenance import AIGCLabel, read_labels, write_label
 from synthwatch.provenance.errors import UnsupportedCarrier
-from synthwatch.provenance.visible import FontNotFound, burn_image_label, find_font
-
-
-@pytest.fixture(scope="module")
-def font() -> str:
-    try:
-        return find_font()[0]
-    except FontNotFound as exc:
-        pytest.skip(f"no CJK font installed ({exc}); Debian: fonts-wqy-microhei")
+from synthwatch.provenance.visible import FontNotFound, burn_image_label
 
 
 @pytest.mark.parametrize(("size", "fmt"), [((320, 240), "png"), ((64, 48), "png"), ((1000, 200), "webp"),

@@ -12,17 +12,7 @@ from prov_media import decode_audio, decode_frames, make_clip
 from synthwatch.errors import CorruptMedia
 from synthwatch.provenance import AIGCLabel, read_label, write_label
 from synthwatch.provenance.errors import ProvenanceError, UnsupportedCarrier
-from synthwatch.provenance.visible import FontNotFound, find_font
 from synthwatch.provenance.visible_video import burn_video_label
-
-
-@pytest.fixture(scope="module")
-def font() -> str:
-    try:
-        return find_font()[0]
-    except FontNotFound as exc:
-        pytest.skip(f"no CJK font installed ({exc}); Debian: fonts-wqy-microhei")
-
 
 CLIPS = {  # name -> (muxer, video encoder, audio encoder, expected output codec)
     "mp4": ("mp4", "libx264", "aac", "h264"),
