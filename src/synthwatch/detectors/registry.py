@@ -17,6 +17,7 @@ BUILTIN: dict[str, str] = {
     "aasist": "synthwatch.detectors.audio.aasist:AASIST",
     "aasist-l": "synthwatch.detectors.audio.aasist:AASISTL",
     "rawgat-st": "synthwatch.detectors.audio.rawgat:RawGATST",
+    "sw-voice": "synthwatch.detectors.audio.sw_voice:SwVoice",
     "clip-probe": "synthwatch.detectors.image.clip_probe:ClipProbe",
     "sw-image": "synthwatch.detectors.image.sw_image:SwImage",
     "meso4-df": "synthwatch.detectors.face.mesonet:Meso4DF",

@@ -8,6 +8,13 @@ Rules (documented in the README, section "How the verdict is made"):
   track score.
 * Each detector's score is put on a common scale where its own calibrated threshold sits at 0.5
   (piecewise-linear: [0, t] -> [0, 0.5], [t, 1] -> [0.5, 1]).
+* Voice ensemble: when ``sw-voice`` ran together with one or both of the optional AASIST-family
+  detectors (``aasist``, ``aasist-l``), their item scores are combined by the logistic-regression
+  stacking weights shipped beside the sw-voice weights (``sw_voice_ensemble.json``, fitted on
+  validation data only by ``python -m synthwatch.train.voice ensemble``), into one
+  ``voice-ensemble`` score with its own validation threshold, which replaces those members in the
+  max below (:func:`apply_ensemble`). Without the file (or without a fitted combination for the
+  members that ran) the members take part individually.
 * The fused score is the highest normalised score over the detectors that ran: evidence from any
   one modality (a swapped face over a real voice) is enough to flag an item.
 * Verdict: fused >= 0.5 -> likely_synthetic; fused < ``authentic_below`` (0.35) -> likely_authentic;
@@ -16,14 +23,19 @@ Rules (documented in the README, section "How the verdict is made"):
 
 from __future__ import annotations
 
+import json
 import math
+import threading
 from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
 
 import numpy as np
 
 from ..types import DetectorResult, DetectorStatus, Verdict, VerdictLabel
 
-__all__ = ["top_quarter_mean", "normalise", "label_for", "fuse", "FUSED_THRESHOLD", "AUTHENTIC_BELOW"]
+__all__ = ["top_quarter_mean", "normalise", "label_for", "fuse", "apply_ensemble", "load_ensemble",
+           "ENSEMBLE_NAME", "FUSED_THRESHOLD", "AUTHENTIC_BELOW"]
 
 FUSED_THRESHOLD = 0.5
 AUTHENTIC_BELOW = 0.35
@@ -54,8 +66,67 @@ def label_for(norm_score: float) -> VerdictLabel:
     return VerdictLabel.INCONCLUSIVE
 
 
+ENSEMBLE_NAME = "voice-ensemble"
+_ENSEMBLE_LEADER = "sw-voice"
+_ENSEMBLE_OPTIONAL = ("aasist", "aasist-l")
+_ENSEMBLE_SCHEMA = "synthwatch.sw-voice.ensemble/1"
+_ens_lock = threading.Lock()
+_ens_cache: dict[str, Any] = {}
+
+
+def load_ensemble() -> dict[str, Any] | None:
+    """The shipped fusion weights (sha256-checked against the sw-voice card), or None when the
+    package has none or they do not verify. Cached after the first call."""
+    with _ens_lock:
+        if "value" not in _ens_cache:
+            value: dict[str, Any] | None = None
+            try:
+                from ..models.card import packaged_card
+                from ..models.packaged import read_packaged
+
+                card = packaged_card(_ENSEMBLE_LEADER)
+                fname = "sw_voice_ensemble.json"
+                if fname in card.extra_files:
+                    d = json.loads(read_packaged(card, fname))
+                    if isinstance(d, dict) and d.get("schema") == _ENSEMBLE_SCHEMA:
+                        value = d
+            except Exception:  # no card / file / bad pin: members are fused individually
+                value = None
+            _ens_cache["value"] = value
+        return _ens_cache["value"]  # type: ignore[no-any-return]
+
+
+def _logit(p: float) -> float:
+    q = min(max(p, 1e-6), 1 - 1e-6)
+    return math.log(q / (1 - q))
+
+
+def apply_ensemble(results: Sequence[DetectorResult], ensemble: dict[str, Any] | None = None) -> list[DetectorResult]:
+    """Replace sw-voice and the AASIST-family results that ran with one ``voice-ensemble`` result
+    when fitted weights exist for exactly those members; otherwise return ``results`` unchanged."""
+    ens = ensemble if ensemble is not None else load_ensemble()
+    ok = {r.name: r for r in results if r.status == DetectorStatus.OK and r.score is not None}
+    if not ens or _ENSEMBLE_LEADER not in ok:
+        return list(results)
+    members = [_ENSEMBLE_LEADER, *[m for m in _ENSEMBLE_OPTIONAL if m in ok]]
+    if len(members) < 2:
+        return list(results)
+    combo = (ens.get("combinations") or {}).get("+".join(members))
+    if not combo or list(combo.get("members", [])) != members:
+        return list(results)
+    z = float(combo["bias"]) + sum(float(w) * _logit(float(ok[m].score or 0.0))
+                                   for w, m in zip(combo["weights"], members, strict=True))
+    score = 0.5 * (1.0 + math.tanh(0.5 * z))
+    thr = float(combo["threshold"])
+    lead = ok[_ENSEMBLE_LEADER]
+    fused = replace(lead, name=ENSEMBLE_NAME, score=score, threshold=thr,
+                    label=label_for(normalise(score, thr)), segments=(),
+                    reason=None)
+    return [r for r in results if r.name not in members] + [fused]
+
+
 def fuse(results: Sequence[DetectorResult]) -> Verdict:
-    ran = [r for r in results if r.status == DetectorStatus.OK and r.score is not None]
+    ran = [r for r in apply_ensemble(results) if r.status == DetectorStatus.OK and r.score is not None]
     if not ran:
         reasons = sorted({r.reason for r in results if r.reason})
         basis = "no detector applied" + (": " + "; ".join(reasons) if reasons else "")

@@ -116,7 +116,7 @@ def test_detectors_are_registered_with_their_cards() -> None:
         assert card.modality == "audio" and card.format == "onnx" and card.sha256 is None
         assert card.threshold == 0.5 and "not calibrated" in card.threshold_source.lower()
         assert card.default is False  # weights cannot ship: never installed by `models setup`
-        assert cls.info.default is (cls.info.name == "aasist-l")  # the lightest one scans by default
+        assert cls.info.default is False  # sw-voice is the default voice detector; these join on request
         assert {r.kind for r in card.resolvers} == {"import", "url"}
         assert all(r.convert == "aasist" for r in card.resolvers)
         assert card.inputs["waveform"]["shape"] == ["batch", N_SAMPLES]

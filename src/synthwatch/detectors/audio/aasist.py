@@ -48,7 +48,7 @@ class AASISTL(RawWaveformAntiSpoof):
         modality="audio",
         model="aasist-l",
         input_spec=dict(_SPEC),
-        default=True,  # the lightest voice detector: part of the default scan when installed
+        default=False,  # sw-voice is the default voice detector; AASIST-L joins its ensemble when asked for
         description="AASIST-L, the 85k-parameter AASIST (Jung et al., ICASSP 2022), ASVspoof 2019 LA; "
                     "synthetic / converted speech.",
     )
