@@ -244,3 +244,39 @@ def test_a_failure_on_either_side_of_a_video_scan_is_reported_and_stops_the_othe
     assert _audio_threads() == []
     monkeypatch.undo()
     assert scanner.scan(p).error is None  # the scanner is still usable
+
+
+def test_frame_prefetch_keeps_order_reraises_and_stops_its_source() -> None:
+    import threading
+
+    from synthwatch.pipeline.scan import _prefetch
+
+    assert list(_prefetch(iter(range(50)), 3)) == list(range(50))
+
+    def failing():  # type: ignore[no-untyped-def]
+        yield 1
+        yield 2
+        raise ValueError("decoder failed")
+
+    got = []
+    with pytest.raises(ValueError, match="decoder failed"):
+        for x in _prefetch(failing(), 2):
+            got.append(x)
+    assert got == [1, 2]
+
+    closed = threading.Event()
+
+    def endless():  # type: ignore[no-untyped-def]
+        try:
+            i = 0
+            while True:
+                yield i
+                i += 1
+        finally:
+            closed.set()
+
+    it = _prefetch(endless(), 4)
+    assert [next(it) for _ in range(5)] == [0, 1, 2, 3, 4]
+    it.close()  # the consumer stops early: the source is closed by the prefetch thread
+    assert closed.wait(5.0)
+    assert not [t for t in threading.enumerate() if t.name == "synthwatch-frame-prefetch" and t.is_alive()]

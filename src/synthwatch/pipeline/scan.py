@@ -54,6 +54,8 @@ SPEECH_RATIO_MIN = 0.15
 IMAGE_BATCH = 8
 FACE_BATCH = 16
 AUDIO_BATCH = 4
+#: decoded video frames held ahead of the detectors (so decoding overlaps scoring), in bytes
+PREFETCH_BYTES = 96 * 1024 * 1024
 FACE_CROP = 256
 THUMBNAILS = 6
 THUMB_SIDE = 320
@@ -266,7 +268,10 @@ class Scanner:
             period = 1.0 / sampling.fps
             batch: list[tuple[float, np.ndarray]] = []
             thumb_every = max(1, (total or THUMBNAILS) // THUMBNAILS)
-            for frame in iter_frames(path, limits, fps=sampling.fps, keyframes_only=sampling.keyframes_only):
+            frame_bytes = max(1, (info.width or 1920) * (info.height or 1080) * 3)
+            depth = max(2, min(IMAGE_BATCH + 2, PREFETCH_BYTES // frame_bytes))
+            frames = iter_frames(path, limits, fps=sampling.fps, keyframes_only=sampling.keyframes_only)
+            for frame in _prefetch(frames, depth):
                 batch.append((frame.t_s, frame.image))
                 acc.n_frames += 1
                 if len(batch) >= IMAGE_BATCH:
@@ -438,6 +443,57 @@ class Scanner:
 
 
 # ---------------------------------------------------------------------- helpers
+def _prefetch(items: Iterator[Any], depth: int) -> Iterator[Any]:
+    """Iterate ``items`` in a helper thread, keeping up to ``depth`` of them ready.
+
+    The source iterator is advanced and closed only by the helper thread. Errors are re-raised here
+    in order; when the consumer stops early (an exception or ``close()``) the helper is told to stop
+    and closes the source (which stops the decoder process).
+    """
+    import queue
+
+    q: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=max(1, depth))
+    stop = threading.Event()
+
+    def put(item: tuple[str, Any]) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def run() -> None:
+        try:
+            for x in items:
+                if not put(("item", x)):
+                    break
+            else:
+                put(("done", None))
+        except BaseException as exc:  # handed to the consumer
+            put(("error", exc))
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
+
+    worker = threading.Thread(target=run, name="synthwatch-frame-prefetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            kind, value = q.get()
+            if kind == "item":
+                yield value
+            elif kind == "error":
+                raise value
+            else:
+                return
+    finally:
+        stop.set()
+        worker.join()
+
+
 class _Background:
     """Run ``fn(stop_event)`` in a daemon thread; :meth:`join` re-raises what it raised."""
 
