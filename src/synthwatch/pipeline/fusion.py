@@ -24,6 +24,7 @@ Rules (documented in the README, section "How the verdict is made"):
 from __future__ import annotations
 
 import json
+import logging
 import math
 import threading
 from collections.abc import Sequence
@@ -90,7 +91,8 @@ def load_ensemble() -> dict[str, Any] | None:
                     d = json.loads(read_packaged(card, fname))
                     if isinstance(d, dict) and d.get("schema") == _ENSEMBLE_SCHEMA:
                         value = d
-            except Exception:  # no card / file / bad pin: members are fused individually
+            except Exception as exc:  # no card / file / bad pin: members are fused individually
+                logging.getLogger(__name__).warning("voice ensemble weights not used: %s", exc)
                 value = None
             _ens_cache["value"] = value
         return _ens_cache["value"]  # type: ignore[no-any-return]
