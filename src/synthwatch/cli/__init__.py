@@ -215,10 +215,10 @@ def list_detectors(home: Annotated[Path | None, typer.Option(envvar="SYNTHWATCH_
         table.add_column(col)
     for name in registry.available():
         info = registry.detector_class(name).info
-        inst = store.is_installed(info.model) if info.model else True
+        missing = registry.missing_models(name, store)
         table.add_row(name, info.version, info.modality, info.model or "-", "yes" if info.default else "",
-                      "[green]yes[/]" if inst else "[red]no[/]",
-                      "" if inst else store.install_hint(info.model or name))
+                      "[red]no[/]" if missing else "[green]yes[/]",
+                      "; ".join(store.install_hint(m) for m in missing))
     out.print(table)
 
 

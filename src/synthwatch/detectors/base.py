@@ -36,6 +36,7 @@ class DetectorInfo:
     input_spec: dict[str, Any] = field(default_factory=dict)
     default: bool = False  # used when the caller names no detectors
     description: str = ""
+    requires: tuple[str, ...] = ()  # other store models it loads beside ``model`` (e.g. a shared encoder)
 
 
 class Detector(ABC):

