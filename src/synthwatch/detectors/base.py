@@ -21,7 +21,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ..errors import UnknownModel
 from ..models.card import ModelCard, packaged_card
+from ..models.packaged import is_packaged
 from ..models.store import ModelStore
 
 __all__ = ["DetectorInfo", "Detector"]
@@ -69,12 +71,18 @@ class Detector(ABC):
         return float(card.threshold) if card is not None else 0.5
 
     def load(self, store: ModelStore) -> None:
-        """Load the model from ``store`` (sha256-checked). Idempotent and thread-safe."""
+        """Load the model from ``store`` (sha256-checked), or from the package for a model that ships
+        inside synthwatch (its packaged card). Idempotent and thread-safe."""
         with self._load_lock:
             if self._loaded:
                 return
             if self.info.model:
-                self._card = store.installed(self.info.model).card
+                try:
+                    shipped: ModelCard | None = packaged_card(self.info.model)
+                except UnknownModel:  # a plugin's model with a card only in the store
+                    shipped = None
+                self._card = shipped if shipped is not None and is_packaged(shipped) \
+                    else store.installed(self.info.model).card
             self._load(store)
             self._loaded = True
 

@@ -36,7 +36,6 @@ from typing import Any
 import numpy as np
 
 from ...errors import DetectorError, ModelLoadError
-from ...models.card import packaged_card
 from ...models.packaged import read_packaged
 from ...models.runtime import create_session
 from ...models.store import ModelStore
@@ -150,18 +149,9 @@ class SwVoice(Detector):
         self._session: Any = None
         self._run_lock = threading.Lock()
 
-    def load(self, store: ModelStore) -> None:
-        """Load the shipped ONNX network (sha256 checked against the packaged card). The store is
-        not used. Idempotent and thread-safe."""
-        with self._load_lock:
-            if self._loaded:
-                return
-            self._card = packaged_card(MODEL)
-            self._load(store)
-            self._loaded = True
-
     def _load(self, store: ModelStore) -> None:
-        card = self._card or packaged_card(MODEL)
+        card = self.card
+        assert card is not None
         session = create_session(read_packaged(card, card.file), threads=self._threads)
         ins, outs = session.get_inputs(), session.get_outputs()
         if len(ins) != 1 or list(ins[0].shape)[1:] != [N_BANDS, N_FRAMES] or not outs:

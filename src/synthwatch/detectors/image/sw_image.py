@@ -471,18 +471,9 @@ class SwImage(Detector):
         self._spec: HeadSpec | None = None
         self._head_lock = threading.Lock()
 
-    def load(self, store: ModelStore) -> None:
-        """Load the shipped head (sha256 checked against the packaged card) and the encoder from
-        ``store`` (sha256 checked by the store). Idempotent and thread-safe."""
-        with self._load_lock:
-            if self._loaded:
-                return
-            self._card = packaged_card(MODEL)
-            self._load(store)
-            self._loaded = True
-
     def _load(self, store: ModelStore) -> None:
-        card = self._card or packaged_card(MODEL)
+        card = self.card
+        assert card is not None
         spec = HeadSpec.from_bytes(read_packaged_weight(HEAD_JSON, card))
         session = create_session(read_packaged_weight(HEAD_ONNX, card), threads=1)
         ins, outs = session.get_inputs(), session.get_outputs()
