@@ -57,6 +57,7 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
+from .._hashing import sha256_file
 from ..config import Limits
 from ..detectors import registry
 from ..detectors.base import Detector
@@ -653,19 +654,6 @@ def _select(items: list[EvalItem], cfg: EvalConfig) -> list[EvalItem]:
     return keep
 
 
-def _file_sha256(path: Path) -> str | None:
-    import hashlib
-
-    h = hashlib.sha256()
-    try:
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-    except OSError:
-        return None  # unreadable: the scorer reports it
-    return h.hexdigest()
-
-
 def _dedupe(items: list[EvalItem]) -> tuple[list[EvalItem], dict[str, Any]]:
     """Drop repeated files by content hash, before scoring.
 
@@ -676,9 +664,11 @@ def _dedupe(items: list[EvalItem]) -> tuple[list[EvalItem], dict[str, Any]]:
     """
     by_hash: dict[str, list[int]] = {}
     for k, it in enumerate(items):
-        digest = _file_sha256(it.path)
-        if digest is not None:
-            by_hash.setdefault(digest, []).append(k)
+        try:
+            digest = sha256_file(it.path)
+        except OSError:
+            continue  # unreadable: the scorer reports it
+        by_hash.setdefault(digest, []).append(k)
     drop: set[int] = set()
     repeats: list[dict[str, Any]] = []
     conflicts: list[dict[str, Any]] = []

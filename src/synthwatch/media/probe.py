@@ -3,10 +3,10 @@ anything is fully decoded."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
+from synthwatch._hashing import sha256_file
 from synthwatch.config import Limits
 from synthwatch.errors import CorruptMedia
 from synthwatch.media import sandbox
@@ -19,14 +19,6 @@ __all__ = ["probe", "sha256_file"]
 # what a container format is called once probing shows it holds video / only audio
 _AS_VIDEO = {"m4a": "mp4", "mka": "mkv", "weba": "webm"}
 _AS_AUDIO = {"mp4": "m4a", "mov": "m4a", "mkv": "mka", "webm": "weba"}
-
-
-def sha256_file(path: str | os.PathLike[str], chunk: int = 1024 * 1024) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def probe(path: str | os.PathLike[str], limits: Limits | None = None) -> MediaInfo:

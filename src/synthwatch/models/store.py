@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from .._hashing import sha256_file
 from ..errors import ConfigError, ModelIntegrityError, ModelNotInstalled
 from .card import ModelCard, load_card, load_cards, valid_name
 
@@ -32,18 +33,9 @@ except ImportError:  # Windows: installs are serialised within one process only
 
 __all__ = ["sha256_file", "sha256_bytes", "InstalledModel", "ModelStore"]
 
-_CHUNK = 1 << 20
 _RESERVED = ("card.yaml", "installed.json")
 #: the store-wide lock file (installs and removals from several processes are serialised on it)
 LOCK_FILE = ".lock"
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def sha256_bytes(data: bytes) -> str:

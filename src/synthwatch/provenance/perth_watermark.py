@@ -28,7 +28,6 @@ proves nothing; a found mark is evidence the audio came from a generator that us
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import os
 import threading
@@ -39,6 +38,7 @@ import numpy as np
 
 from synthwatch.errors import ModelIntegrityError, ModelLoadError, ModelNotInstalled
 
+from .._hashing import sha256_file
 from .errors import CorruptContainer, UnsupportedCarrier
 
 __all__ = ["NAME", "WEIGHTS_SHA256", "THRESHOLD", "MIN_OCCUPANCY", "MAX_DETECT_SECONDS", "available", "weights_path",
@@ -81,14 +81,6 @@ def available() -> bool:
     return True
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _resample(x: np.ndarray, src_rate: int, dst_rate: int) -> np.ndarray:
     """Mono float resampling with libswresample; the length is rounded to the new rate."""
     if src_rate == dst_rate or x.size == 0:
@@ -115,7 +107,7 @@ class PerthWatermarker:
             raise ModelNotInstalled(NAME, INSTALL_HINT) from exc
         self._torch = torch
         p = Path(path) if path is not None else weights_path()
-        if check_sha256 and _sha256(p) != WEIGHTS_SHA256:
+        if check_sha256 and sha256_file(p) != WEIGHTS_SHA256:
             raise ModelIntegrityError(f"{p} does not have the sha256 of resemble-perth 1.0.1's weights")
         try:
             state = torch.load(p, map_location="cpu", weights_only=True)["model"]

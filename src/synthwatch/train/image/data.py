@@ -16,7 +16,6 @@ becomes source images with a hash, a group and a split.
 
 from __future__ import annotations
 
-import hashlib
 from collections import defaultdict
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from ..._hashing import sha256_file
 from ...errors import ConfigError
 
 __all__ = [
@@ -87,14 +87,6 @@ def dhash(image: Any) -> int:
     return int(sum(1 << i for i, b in enumerate(bits) if b))
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def scan(root: Path) -> SourceSet:
     """Every image under ``root/real/<category>/`` and ``root/fake/<category>/``, de-duplicated by
     sha256 (groups and splits not yet assigned)."""
@@ -114,7 +106,7 @@ def scan(root: Path) -> SourceSet:
             parts = p.relative_to(root / cls).parts
             if len(parts) < 2:
                 raise ConfigError(f"{rel}: images must sit in a category folder ({cls}/<category>/...)")
-            sha = _sha256(p)
+            sha = sha256_file(p)
             if sha in seen:
                 dropped.append({"path": rel, "duplicate_of": seen[sha], "sha256": sha})
                 continue
