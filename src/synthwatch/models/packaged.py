@@ -26,21 +26,23 @@ def is_packaged(card: ModelCard) -> bool:
     return card.resolver("package") is not None
 
 
+def _folder(card: ModelCard) -> str:
+    """The folder of ``card``'s files relative to the ``synthwatch`` package."""
+    r = card.resolver("package")
+    return (r.member if r is not None and r.member else f"{WEIGHTS_ROOT}/{card.name}").strip("/")
+
+
 def packaged_dir(card: ModelCard) -> Any:
     """The package resource folder of ``card``'s files (a Traversable)."""
-    r = card.resolver("package")
-    rel = (r.member if r is not None and r.member else f"{WEIGHTS_ROOT}/{card.name}").strip("/")
     root: Any = resources.files("synthwatch")
-    for part in rel.split("/"):
+    for part in _folder(card).split("/"):
         root = root / part
     return root
 
 
-def packaged_path(card: ModelCard, fname: str) -> str:
-    """A readable location of one shipped file (for messages)."""
-    r = card.resolver("package")
-    rel = (r.member if r is not None and r.member else f"{WEIGHTS_ROOT}/{card.name}").strip("/")
-    return f"synthwatch/{rel}/{fname}"
+def packaged_path(card: ModelCard, fname: str = "") -> str:
+    """A readable location of the shipped folder, or of one file in it (for messages)."""
+    return f"synthwatch/{_folder(card)}" + (f"/{fname}" if fname else "")
 
 
 def read_packaged(card: ModelCard, fname: str) -> bytes:

@@ -571,7 +571,7 @@ class ModelStatus:
 def model_status(store: ModelStore, name_or_card: str | ModelCard, *, verify: bool = True) -> ModelStatus:
     card = _card(store, name_or_card)
     if is_packaged(card):  # ships inside synthwatch: nothing in the store, the package's files verify
-        where = packaged_path(card, "").rstrip("/")
+        where = packaged_path(card)
         problems = verify_packaged(card) if verify else {}
         return ModelStatus(card.name, card, "damaged" if problems else "installed", None, problems, where)
     if not store.is_installed(card.name):
