@@ -23,6 +23,7 @@ import mutagen.id3
 
 from ..errors import CorruptContainer, LabelWriteError, UnsupportedCarrier
 from ..label import Deviation
+from ._io import copy_exact
 
 # mutagen ships no type hints: its entry points are typed as Any here, once
 _ID3: Any = mutagen.id3.ID3
@@ -230,12 +231,7 @@ def write_wav_label(src: str | os.PathLike[str], dst: BinaryIO, value: bytes | N
             remaining = p.end - p.start
             if p.end > size:  # a final odd-sized chunk without its pad byte
                 remaining = size - p.start
-            while remaining > 0:
-                buf = f.read(min(remaining, 1 << 20))
-                if not buf:
-                    raise CorruptContainer("file ended early while copying")
-                dst.write(buf)
-                remaining -= len(buf)
+            copy_exact(f, dst, remaining)
             if p.end > size:
                 dst.write(b"\x00" * (p.end - size))
 

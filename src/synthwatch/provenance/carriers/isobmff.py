@@ -18,6 +18,7 @@ from typing import BinaryIO
 
 from ..errors import CorruptContainer, LabelTooLarge, UnsupportedCarrier
 from ..label import Deviation
+from ._io import copy_exact
 
 __all__ = ["Mp4Label", "read_mp4_labels", "write_mp4_label", "MAX_MOOV_BYTES", "top_level_boxes"]
 
@@ -419,10 +420,10 @@ def write_mp4_label(src: str | os.PathLike[str], dst: BinaryIO, value: bytes | N
                 dst.write(new_moov)
             else:
                 f.seek(b.start)
-                _copy(f, dst, b.end - b.start)
+                copy_exact(f, dst, b.end - b.start)
         if boxes and boxes[-1].end < size:
             f.seek(boxes[-1].end)
-            _copy(f, dst, size - boxes[-1].end)
+            copy_exact(f, dst, size - boxes[-1].end)
 
 
 def _check_fragments(f: BinaryIO, boxes: list[TopBox], after: int) -> None:
@@ -440,13 +441,4 @@ def _check_fragments(f: BinaryIO, boxes: list[TopBox], after: int) -> None:
                     raise UnsupportedCarrier("fragmented MP4 with absolute base data offsets: the label cannot "
                                              "be added without breaking the fragments")
 
-
-def _copy(f: BinaryIO, dst: BinaryIO, n: int) -> None:
-    remaining = n
-    while remaining > 0:
-        buf = f.read(min(remaining, 1 << 20))
-        if not buf:
-            raise CorruptContainer("file ended early while copying")
-        dst.write(buf)
-        remaining -= len(buf)
 

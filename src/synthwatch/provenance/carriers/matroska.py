@@ -23,6 +23,7 @@ from typing import BinaryIO
 
 from ..errors import CorruptContainer, LabelTooLarge, UnsupportedCarrier
 from ..label import Deviation
+from ._io import copy_exact
 
 __all__ = ["MkvLabel", "read_mkv_labels", "write_mkv_label"]
 
@@ -606,10 +607,4 @@ def _copy_cluster(f: BinaryIO, dst: BinaryIO, e: _Elem, mapper: _Mapper, data_st
 
 def _copy(f: BinaryIO, dst: BinaryIO, start: int, n: int) -> None:
     f.seek(start)
-    remaining = n
-    while remaining > 0:
-        buf = f.read(min(remaining, 1 << 20))
-        if not buf:
-            raise CorruptContainer("file ended early while copying")
-        dst.write(buf)
-        remaining -= len(buf)
+    copy_exact(f, dst, n)
