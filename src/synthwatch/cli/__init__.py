@@ -1,6 +1,7 @@
 """The ``synthwatch`` command line (Typer + Rich). Thin: it parses, calls the library, renders.
 
-Exit codes (the only place the error tree becomes exit codes):
+Exit codes are the same for every command; :mod:`synthwatch.cli._exits` lists them and is the only
+place the error tree becomes exit codes. For ``scan``:
   0  every item scanned, nothing likely synthetic
   1  at least one item is likely synthetic
   2  usage or configuration error (bad option, unknown detector, unreadable path)
@@ -19,19 +20,16 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from .. import __version__
-from ..errors import ConfigError, ModelError, SynthwatchError, UnknownDetector
+from ..errors import ConfigError, SynthwatchError
+from ._exits import EXIT_CLEAN, EXIT_ITEM_ERRORS, EXIT_MODEL, EXIT_SYNTHETIC, EXIT_USAGE, exit_code_for, fail
 
-__all__ = ["app", "main", "EXIT_CLEAN", "EXIT_SYNTHETIC", "EXIT_USAGE", "EXIT_MODEL", "EXIT_ITEM_ERRORS"]
-
-EXIT_CLEAN = 0
-EXIT_SYNTHETIC = 1
-EXIT_USAGE = 2
-EXIT_MODEL = 3
-EXIT_ITEM_ERRORS = 4
+__all__ = ["app", "main", "EXIT_CLEAN", "EXIT_SYNTHETIC", "EXIT_USAGE", "EXIT_MODEL", "EXIT_ITEM_ERRORS",
+           "exit_code_for"]
 
 app = typer.Typer(help="synthwatch: find and govern synthetic media.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
@@ -47,14 +45,6 @@ app.add_typer(_label_app, name="label", help="Check, apply and compare AI-conten
 app.add_typer(_eval_app, name="eval", help="Measure detectors on labelled data (metrics, robustness, plots).")
 
 
-def exit_code_for(exc: BaseException) -> int:
-    if isinstance(exc, ConfigError | UnknownDetector):
-        return EXIT_USAGE
-    if isinstance(exc, ModelError):
-        return EXIT_MODEL
-    return EXIT_ITEM_ERRORS
-
-
 MEDIA_SUFFIXES = {
     ".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".wav", ".mp3", ".flac", ".ogg",
     ".opus", ".m4a", ".aac", ".mp4", ".mov", ".mkv", ".webm", ".avi",
@@ -62,10 +52,15 @@ MEDIA_SUFFIXES = {
 
 
 def expand_inputs(paths: list[str]) -> list[Path]:
-    """Files as given; folders walked recursively (media suffixes only); globs expanded."""
+    """Files as given; folders walked recursively (media suffixes only); globs expanded (a path that
+    exists is never read as a pattern)."""
     found: list[Path] = []
     for p in paths:
-        matches = [Path(m) for m in sorted(glob.glob(p, recursive=True))] if glob.has_magic(p) else [Path(p)]
+        # a file or folder that exists under this exact name is taken as named, even when its name
+        # contains glob characters ("clip[1].mp4"); anything else with * ? [ is a pattern
+        literal = Path(p)
+        is_pattern = glob.has_magic(p) and not literal.exists()
+        matches = [Path(m) for m in sorted(glob.glob(p, recursive=True))] if is_pattern else [literal]
         if not matches:
             raise ConfigError(f"no files match {p!r}")
         for m in matches:
@@ -127,10 +122,9 @@ def scan(
             raise ConfigError("no media files found in the given paths")
         scanner = Scanner(settings, detectors=names, face_detector=face_detector)
     except SynthwatchError as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(exit_code_for(exc)) from None
+        fail(exc)
     except ValueError as exc:  # pydantic validation of option values
-        console.print(f"[red]error:[/red] invalid option: {exc}")
+        console.print(f"[red]error:[/red] invalid option: {escape(str(exc))}")
         raise typer.Exit(EXIT_USAGE) from None
 
     reports = []
@@ -154,7 +148,7 @@ def scan(
             reports.append(report)
             if report.error:
                 errors = True
-                console.print(f"[red]error[/red] {f}: {report.error.code}: {report.error.message}")
+                console.print(f"[red]error[/red] {escape(str(f))}: {report.error.code}: {escape(report.error.message)}")
             elif str(report.verdict.label) == "likely_synthetic":
                 synthetic = True
             if jsonl:
@@ -236,5 +230,7 @@ def main() -> None:
     try:
         app()
     except SynthwatchError as exc:  # anything a command did not handle itself
-        console.print(f"[red]error:[/red] {exc}")
-        sys.exit(exit_code_for(exc))
+        try:
+            fail(exc)
+        except typer.Exit as stop:
+            sys.exit(stop.exit_code)

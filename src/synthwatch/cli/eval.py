@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import shlex
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from ..errors import ConfigError, SynthwatchError
+from ..errors import ConfigError
+from ._exits import EXIT_ITEM_ERRORS, EXIT_USAGE
+from ._exits import errors as _errors
 
 __all__ = ["app"]
 
@@ -32,25 +32,6 @@ app = typer.Typer(
 
 _err = Console(stderr=True)
 _out = Console(highlight=False)
-
-
-def _exit_code(exc: SynthwatchError) -> int:
-    from . import exit_code_for  # the one place the error tree becomes exit codes
-
-    return exit_code_for(exc)
-
-
-def _fail(exc: SynthwatchError) -> NoReturn:
-    _err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
-    raise typer.Exit(_exit_code(exc))
-
-
-@contextmanager
-def _errors() -> Iterator[None]:
-    try:
-        yield
-    except SynthwatchError as exc:
-        _fail(exc)
 
 
 def _split_csv(values: list[str] | None) -> list[str]:
@@ -120,7 +101,7 @@ def run(
     if not data or not detectors or out is None:
         _err.print(ctx.get_help())
         _err.print("\n[bold red]error:[/] --data, --detectors and --out are required", markup=True)
-        raise typer.Exit(2)
+        raise typer.Exit(EXIT_USAGE)
     with _errors():
         from ..evaluate import EvalConfig, load_dataset, parse_conditions, write_outputs
 
@@ -173,7 +154,7 @@ def run(
             raise ModelError("no detector could run: " + "; ".join(
                 f"{d['name']}: {d['reason']} ({d['install_hint']})" for d in run_.results["detectors"]))
         if strict and (unreadable or failed or summary["n_problems"]):
-            raise typer.Exit(4)
+            raise typer.Exit(EXIT_ITEM_ERRORS)
 
 
 def _asv(scores: Path | None, rates: str | None) -> tuple[float, float, float] | None:

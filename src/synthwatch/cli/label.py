@@ -12,7 +12,9 @@ Exit codes:
   1  check --strict: a label deviates from Annex E, is duplicated or its SecurityData fails to
      verify; diff: a label was removed, altered or duplicated
   2  usage or configuration error
+  3  a model the operation needs is missing or corrupt
   4  a file could not be read or written (its error is printed)
+(the same codes as every command: :mod:`synthwatch.cli._exits`)
 """
 
 from __future__ import annotations
@@ -23,9 +25,10 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from ..errors import ConfigError, SynthwatchError
+from ..errors import SynthwatchError
 from ..media.sniff import sniff
 from ..provenance import apply_label, inspect, load_rules
 from ..provenance.audible import add_audio_cue
@@ -36,13 +39,11 @@ from ..provenance.security_data import load_sm2_key
 from ..provenance.visible import burn_image_label
 from ..provenance.visible_video import MIN_SECONDS, burn_video_label
 from ..types import MediaKind
+from ._exits import EXIT_CLEAN as EXIT_OK
+from ._exits import EXIT_FINDING, EXIT_ITEM_ERRORS, EXIT_USAGE
+from ._exits import fail as _fail
 
-__all__ = ["app", "exit_code"]
-
-EXIT_OK = 0
-EXIT_FINDING = 1
-EXIT_USAGE = 2
-EXIT_ITEM_ERRORS = 4
+__all__ = ["app"]
 
 app = typer.Typer(help="Check, apply and compare AI-content labels (GB 45438 implicit label, IPTC, traces).",
                   no_args_is_help=True, add_completion=False)
@@ -50,15 +51,6 @@ err = Console(stderr=True)
 out = Console(highlight=False, soft_wrap=True)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON instead of a table")]
-
-
-def exit_code(exc: SynthwatchError) -> int:
-    return EXIT_USAGE if isinstance(exc, ConfigError) else EXIT_ITEM_ERRORS
-
-
-def _fail(exc: SynthwatchError) -> typer.Exit:
-    err.print(f"[red]error[/red] ({exc.code}): {exc}")
-    return typer.Exit(exit_code(exc))
 
 
 def _signal_rows(r: dict[str, Any]) -> list[tuple[str, str]]:
@@ -131,15 +123,15 @@ def check(
         sm2_keys = [ln.strip().lower() for ln in sm2_trust.read_text(encoding="ascii").splitlines()
                     if ln.strip() and not ln.lstrip().startswith("#")] if sm2_trust is not None else None
     except SynthwatchError as exc:
-        raise _fail(exc) from exc
+        _fail(exc)
     except (OSError, UnicodeDecodeError) as exc:
-        err.print(f"[red]error[/red]: cannot read trust anchors {trust or sm2_trust}: {exc}")
+        err.print(f"[red]error[/red]: cannot read trust anchors {escape(str(trust or sm2_trust))}: {escape(str(exc))}")
         raise typer.Exit(EXIT_USAGE) from exc
     results: list[dict[str, Any]] = []
     code = EXIT_OK
     for f in files:
         if not f.is_file():
-            err.print(f"[red]error[/red]: no such file: {f}")
+            err.print(f"[red]error[/red]: no such file: {escape(str(f))}")
             results.append({"path": str(f), "error": {"code": "not_found", "message": "no such file"}})
             code = EXIT_ITEM_ERRORS
             continue
@@ -241,10 +233,10 @@ def apply(
             if c2pa_cert is not None and c2pa_key is not None else None
         anchors = trust.read_text(encoding="ascii") if trust is not None else None
     except SynthwatchError as exc:
-        err.print(f"[red]error[/red] ({exc.code}): {exc}")
+        err.print(f"[red]error:[/red] {escape(str(exc))} ({exc.code})")
         raise typer.Exit(EXIT_USAGE) from exc
     except (OSError, UnicodeDecodeError) as exc:
-        err.print(f"[red]error[/red]: cannot read a key, certificate or trust file: {exc}")
+        err.print(f"[red]error[/red]: cannot read a key, certificate or trust file: {escape(str(exc))}")
         raise typer.Exit(EXIT_USAGE) from exc
     drawn: dict[str, Any] | None = None
     c2pa_result: dict[str, Any] | None = None
@@ -268,7 +260,7 @@ def apply(
             c2pa_result = sign_c2pa(labelled, out_path, signer, digital_source_type=source_type,
                                     trust_anchors=anchors)
     except SynthwatchError as exc:
-        raise _fail(exc) from exc
+        _fail(exc)
     finally:
         tmp_visible.unlink(missing_ok=True)
         tmp_label.unlink(missing_ok=True)
@@ -298,7 +290,7 @@ def diff(
     try:
         result = diff_labels(old, new)
     except SynthwatchError as exc:
-        raise _fail(exc) from exc
+        _fail(exc)
     if as_json:
         out.print_json(json.dumps(result, ensure_ascii=False))
     else:

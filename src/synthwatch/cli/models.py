@@ -1,9 +1,9 @@
 """``synthwatch models``: install, check and remove the models synthwatch runs on.
 
 A thin layer over :mod:`synthwatch.models.resolvers` and :class:`~synthwatch.models.store.ModelStore`:
-it parses, calls the library and renders with Rich. Exit codes: 0 success, 2 usage or
-configuration error, 3 model error (not installed, integrity, download, conversion, load), 1 any
-other synthwatch error.
+it parses, calls the library and renders with Rich. Exit codes (:mod:`synthwatch.cli._exits`):
+0 success, 2 usage or configuration error, 3 model error (not installed, integrity, download,
+conversion, load), 4 any other synthwatch error (e.g. a file that could not be read).
 """
 
 from __future__ import annotations
@@ -12,14 +12,14 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ..errors import ConfigError, ModelError, ModelNotInstalled, SynthwatchError
+from ..errors import ConfigError, ModelNotInstalled
 from ..models.resolvers import (
     ModelStatus,
     UrlPolicy,
@@ -30,8 +30,10 @@ from ..models.resolvers import (
     setup,
 )
 from ..models.store import InstalledModel, ModelStore
+from ._exits import EXIT_MODEL
+from ._exits import errors as _errors
 
-__all__ = ["app", "exit_code"]
+__all__ = ["app"]
 
 app = typer.Typer(
     help="Install, check and remove the models synthwatch runs on (a local, sha256-checked store).",
@@ -55,34 +57,12 @@ WheelhouseOpt = Annotated[
 ]
 
 
-def exit_code(exc: SynthwatchError) -> int:
-    """2 for configuration / usage errors, 3 for model errors, 1 otherwise."""
-    if isinstance(exc, ConfigError):
-        return 2
-    if isinstance(exc, ModelError):
-        return 3
-    return 1
-
-
 def _err() -> Console:
     return Console(stderr=True)
 
 
 def _out() -> Console:
     return Console()
-
-
-def _fail(exc: SynthwatchError) -> NoReturn:
-    _err().print(f"[bold red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
-    raise typer.Exit(exit_code(exc))
-
-
-@contextmanager
-def _errors() -> Iterator[None]:
-    try:
-        yield
-    except SynthwatchError as exc:
-        _fail(exc)
 
 
 def settings_and_store(home: Path | None, cards: Path | None) -> tuple[Any, ModelStore]:
@@ -220,7 +200,7 @@ def setup_cmd(home: HomeOpt = None, cards: CardsOpt = None, wheelhouse: Wheelhou
         table.add_row(o.name, f"[{style.get(o.action, 'white')}]{o.action}[/]", f"{o.seconds:.1f}", o.detail)
     _out().print(table)
     if any(o.action == "failed" for o in outcomes):
-        raise typer.Exit(3)
+        raise typer.Exit(EXIT_MODEL)
 
 
 @app.command("import")
@@ -310,7 +290,7 @@ def verify_cmd(names: Annotated[list[str] | None, typer.Argument(help="models to
         else:
             _out().print(f"[green]ok[/]   {s.name} ({s.state})", highlight=False)
     if bad:
-        raise typer.Exit(3)
+        raise typer.Exit(EXIT_MODEL)
 
 
 def _installed_message(inst: InstalledModel) -> None:
