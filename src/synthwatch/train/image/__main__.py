@@ -1,4 +1,4 @@
-"""``python -m synthwatch.train.image {train,robustness,speed,card}`` (see :mod:`synthwatch.train.image`)."""
+"""``python -m synthwatch.train.image {train,robustness,speed,card,crops}`` (see :mod:`synthwatch.train.image`)."""
 
 from __future__ import annotations
 
@@ -67,6 +67,15 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--robustness", type=Path, help="robustness.json to include")
     c.add_argument("--speed", type=Path, help="the speed command's JSON to include")
 
+    cr = sub.add_parser("crops", help="study: AUC against the number of native crops per picture (no model)")
+    cr.add_argument("--data", type=Path, required=True)
+    cr.add_argument("--holdout", default="people")
+    cr.add_argument("--val-fraction", type=float, default=0.3)
+    cr.add_argument("--bootstrap", type=int, default=1000)
+    cr.add_argument("--out", type=Path, help="write the figures here as JSON")
+    cr.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
+    cr.add_argument("--home", type=Path)
+
     a = p.parse_args(argv)
     command = "python -m synthwatch.train.image " + " ".join(shlex.quote(x) for x in argv)
     report_path = a.cache / "train-report.json"
@@ -110,6 +119,17 @@ def main(argv: list[str] | None = None) -> int:
             a.out.parent.mkdir(parents=True, exist_ok=True)
             a.out.write_text(text + "\n", encoding="utf-8")
         print(text)
+        return 0
+    if a.cmd == "crops":
+        from .crops import study, table
+
+        res = study(a.data, store=_store(a.home), cache_dir=a.cache / "crops", holdout=a.holdout,
+                    val_fraction=a.val_fraction, n_boot=a.bootstrap, say=_say)
+        res["command"] = command
+        if a.out:
+            a.out.parent.mkdir(parents=True, exist_ok=True)
+            a.out.write_text(json.dumps(res, indent=1) + "\n", encoding="utf-8")
+        print(table(res))
         return 0
     rep = json.loads(report_path.read_text(encoding="utf-8"))
     rob = json.loads(a.robustness.read_text(encoding="utf-8")) if a.robustness else None
