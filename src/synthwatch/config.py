@@ -22,6 +22,10 @@ class Limits(BaseModel):
     decode_timeout_s: float = Field(default=600.0, gt=0, description="wall-clock limit for one file's decode")
     probe_timeout_s: float = Field(default=30.0, gt=0, description="wall-clock limit for probing one file")
     decode_memory_mb: int = Field(default=2048, gt=64, description="address-space cap of the decoder process")
+    transcode_timeout_s: float = Field(default=3600.0, gt=0, description="wall-clock limit for re-encoding one "
+                                       "labelled copy (visible notice on video or images, audible cue)")
+    transcode_memory_mb: int = Field(default=4096, gt=64, description="address-space cap of the isolated process "
+                                     "that re-encodes a labelled copy (encoders need more than decoders)")
 
 
 class Sampling(BaseModel):

@@ -14,7 +14,9 @@ from a decoder on a given input is reported as ``CorruptMedia``; running out of 
 ``DecodeResourceError``.
 
 The parent imports this module too, for :func:`send_msg` / :func:`recv_msg`, so the top level
-imports nothing but the standard library.
+imports nothing but the standard library. The isolated provenance worker
+(``synthwatch/provenance/_isolated_worker.py``, a separate entry script that loads the synthwatch package)
+reuses :func:`serve` with its own :data:`TASKS`.
 """
 
 from __future__ import annotations
@@ -741,9 +743,11 @@ TASKS: dict[str, tuple[Callable[..., Any], bool]] = {
 # ----------------------------------------------------------------------------------------------
 
 _HEADROOM = 48 * MB  # below this much room over the current mapping a cap cannot work
+#: what this process is called in messages (an entry script that reuses :func:`serve` may change it)
+PROCESS_NAME = "decoder process"
 
 
-def _apply_cap(cap: int | None) -> tuple[int, int] | None:
+def _apply_cap(cap: int | None, setting: str = "decode_memory_mb") -> tuple[int, int] | None:
     if not cap:
         return None
     soft, hard = resource.getrlimit(resource.RLIMIT_AS)
@@ -752,7 +756,7 @@ def _apply_cap(cap: int | None) -> tuple[int, int] | None:
     now = vm_bytes()
     if now and cap < now + _HEADROOM:
         raise Fail("DecodeResourceError",
-                   f"the memory cap ({cap // MB} MB, decode_memory_mb) is below what the decoder process "
+                   f"the memory cap ({cap // MB} MB, {setting}) is below what the {PROCESS_NAME} "
                    f"already maps ({now // MB} MB) plus {_HEADROOM // MB} MB of room")
     resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
     return soft, hard
@@ -794,11 +798,12 @@ def serve(conn: Any) -> None:
             return
         if msg[0] != "run":
             continue  # a late ack / stop for a stream that already ended
-        _, name, kwargs, cap, window = msg
+        _, name, kwargs, cap, window = msg[:5]
+        setting = msg[5] if len(msg) > 5 and isinstance(msg[5], str) else "decode_memory_mb"
         fn, streaming = TASKS[name]
         saved = None
         try:
-            saved = _apply_cap(cap)
+            saved = _apply_cap(cap, setting)
             if streaming:
                 finished = _stream(conn, fn(**kwargs), window)
                 reply: tuple[Any, ...] = ("done", None) if finished else ("stopped",)

@@ -26,6 +26,10 @@ cleanly (it is killed only if it does not stop within a few seconds).
 
 Idle workers are kept (at most :data:`MAX_IDLE`) and reused; a worker is retired after
 :data:`MAX_TASKS` tasks, after any resource failure and after any timeout.
+
+The machinery is a class, :class:`Sandbox` (one pool of workers that run one entry script); the
+module-level functions use the decoder sandbox. :mod:`synthwatch.provenance.isolation` runs a second
+one, whose workers re-encode labelled copies (they import synthwatch, the decoder workers never do).
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ import tempfile
 import threading
 import time
 import weakref
-from collections.abc import Generator
+from collections.abc import Callable, Generator, Mapping
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -52,14 +56,14 @@ from synthwatch.errors import (
     CorruptMedia,
     DecodeResourceError,
     DecodeTimeout,
-    MediaError,
     MediaTooLarge,
+    SynthwatchError,
     UnsupportedMedia,
 )
 from synthwatch.media._worker import recv_msg, safe_loads
 
-__all__ = ["RemoteTraceback", "call", "stream", "warm_up", "shutdown", "worker_vm_mb", "worker_pids", "limits_payload",
-           "MAX_IDLE", "MAX_TASKS", "STARTUP_TIMEOUT_S"]
+__all__ = ["RemoteTraceback", "Sandbox", "call", "stream", "warm_up", "shutdown", "worker_vm_mb", "worker_pids",
+           "limits_payload", "MAX_IDLE", "MAX_TASKS", "STARTUP_TIMEOUT_S"]
 
 MB = 1024 * 1024
 MAX_IDLE = 2  # idle workers kept for reuse (a video is usually read by two streams: frames + audio)
@@ -68,7 +72,7 @@ STARTUP_TIMEOUT_S = 60.0  # a worker that is not ready by then is treated as bro
 STOP_GRACE_S = 5.0  # how long an early-closed stream may take to stop before its worker is killed
 
 _WORKER_SCRIPT = str(Path(__file__).with_name("_worker.py"))
-_ERRORS: dict[str, type[MediaError]] = {
+_ERRORS: dict[str, type[SynthwatchError]] = {
     "UnsupportedMedia": UnsupportedMedia,
     "CorruptMedia": CorruptMedia,
     "MediaTooLarge": MediaTooLarge,
@@ -80,12 +84,13 @@ _ERRORS: dict[str, type[MediaError]] = {
 class RemoteTraceback(Exception):
     """The traceback of the exception inside the worker, attached as ``__cause__``."""
 
-    def __init__(self, tb: str) -> None:
+    def __init__(self, tb: str, role: str = "decoder worker") -> None:
         super().__init__(tb)
         self.tb = tb
+        self.role = role
 
     def __str__(self) -> str:
-        return "\n\n--- in the decoder worker ---\n" + self.tb
+        return f"\n\n--- in the {self.role} ---\n" + self.tb
 
 
 def limits_payload(limits: Limits) -> dict[str, Any]:
@@ -112,14 +117,16 @@ def _signal_name(num: int) -> str:
 
 
 class _Worker:
-    def __init__(self) -> None:
+    def __init__(self, script: str = _WORKER_SCRIPT, role: str = "decoder worker", crash: str = "a decoder crash",
+                 tag: str = "decoder") -> None:
+        self.role, self.crash, self.tag = role, crash, tag
         if not sys.executable:
-            raise DecodeResourceError("cannot start a decoder worker: sys.executable is unknown")
+            raise DecodeResourceError(f"cannot start a {role}: sys.executable is unknown")
         parent_sock, child_sock = socket.socketpair()
-        self._stderr = tempfile.TemporaryFile(prefix="synthwatch-decoder-")  # noqa: SIM115 (lives as long as the worker)
+        self._stderr = tempfile.TemporaryFile(prefix=f"synthwatch-{tag}-")  # noqa: SIM115 (lives as long as the worker)
         env = dict(os.environ)
         env.update(OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", MALLOC_ARENA_MAX="2")
-        cmd = [sys.executable, "-P", "-X", "faulthandler", _WORKER_SCRIPT, str(child_sock.fileno()), str(os.getpid())]
+        cmd = [sys.executable, "-P", "-X", "faulthandler", script, str(child_sock.fileno()), str(os.getpid())]
         try:
             self.proc = subprocess.Popen(
                 cmd,
@@ -134,7 +141,7 @@ class _Worker:
             parent_sock.close()
             child_sock.close()
             self._stderr.close()
-            raise DecodeResourceError(f"cannot start a decoder worker: {exc}") from exc
+            raise DecodeResourceError(f"cannot start a {role}: {exc}") from exc
         finally:
             if child_sock.fileno() >= 0:
                 child_sock.close()
@@ -144,7 +151,7 @@ class _Worker:
         self.vm_bytes = 0
         if not self.conn.poll(STARTUP_TIMEOUT_S):
             self.kill()
-            raise DecodeResourceError(f"the decoder worker did not start within {STARTUP_TIMEOUT_S:g} s")
+            raise DecodeResourceError(f"the {role} did not start within {STARTUP_TIMEOUT_S:g} s")
         try:
             msg = safe_loads(self.conn.recv_bytes())
             self.vm_bytes = int(msg[1].get("vm_bytes", 0))
@@ -205,7 +212,7 @@ class _Worker:
         else:
             how = f"exited with status {rc}"
         tail = self.stderr_tail()
-        msg = f"the decoder worker {what}: it {how} (out of memory, a decoder crash or a kill)"
+        msg = f"the {self.role} {what}: it {how} (out of memory, {self.crash} or a kill)"
         if tail:
             msg += f"\n--- worker stderr (tail) ---\n{tail}"
         return DecodeResourceError(msg)
@@ -225,14 +232,14 @@ class _Worker:
         try:
             ready = self.conn.poll(budget.remaining())
         except (OSError, ValueError) as exc:
-            err = self.death_error()
+            err = self.death_error(f"died while {what}")
             self.kill()
             raise err from exc
         finally:
             budget.spent_s += time.monotonic() - t0
         if not ready or budget.spent_s > budget.limit_s:  # (poll() rounds its timeout up to 1 ms)
             self.kill()
-            raise DecodeTimeout(f"{what} took longer than {budget.limit_s:g} s; the decoder worker was stopped")
+            raise DecodeTimeout(f"{what} took longer than {budget.limit_s:g} s; the {self.role} was stopped")
 
         def wait() -> bool:
             t1 = time.monotonic()
@@ -245,17 +252,17 @@ class _Worker:
             msg = recv_msg(self.conn, wait)
         except pickle.UnpicklingError as exc:
             self.kill()
-            raise DecodeResourceError(f"the decoder worker broke the protocol ({exc}); it was stopped") from exc
+            raise DecodeResourceError(f"the {self.role} broke the protocol ({exc}); it was stopped") from exc
         except TimeoutError as exc:
             self.kill()
-            raise DecodeTimeout(f"{what} took longer than {budget.limit_s:g} s; the decoder worker was stopped") from exc
+            raise DecodeTimeout(f"{what} took longer than {budget.limit_s:g} s; the {self.role} was stopped") from exc
         except (EOFError, OSError) as exc:
-            err = self.death_error()
+            err = self.death_error(f"died while {what}")
             self.kill()
             raise err from exc
         if not (isinstance(msg, tuple) and msg and isinstance(msg[0], str)):
             self.kill()
-            raise DecodeResourceError("the decoder worker sent a malformed message; it was stopped")
+            raise DecodeResourceError(f"the {self.role} sent a malformed message; it was stopped")
         return msg
 
     def stop(self, grace_s: float) -> bool:
@@ -291,10 +298,14 @@ _LIVE_LOCK = threading.Lock()
 
 
 class _Pool:
-    def __init__(self) -> None:
+    def __init__(self, factory: Callable[[], _Worker] = _Worker, max_idle: int = MAX_IDLE,
+                 max_tasks: int = MAX_TASKS) -> None:
         self._lock = threading.Lock()
         self._idle: list[_Worker] = []
         self._owner = os.getpid()
+        self._factory = factory
+        self.max_idle = max_idle
+        self.max_tasks = max_tasks
 
     def acquire(self) -> _Worker:
         with self._lock:
@@ -306,23 +317,23 @@ class _Pool:
                 if worker.alive():
                     return worker
                 worker.kill()
-        return _Worker()
+        return self._factory()
 
     def release(self, worker: _Worker, healthy: bool) -> None:
         worker.tasks += 1
         if not healthy:  # it may be mid-task (interrupted caller) or in a bad state: no goodbyes
             worker.kill()
             return
-        if worker.tasks < MAX_TASKS and worker.alive() and os.getpid() == self._owner:
+        if worker.tasks < self.max_tasks and worker.alive() and os.getpid() == self._owner:
             with self._lock:
-                if len(self._idle) < MAX_IDLE:
+                if len(self._idle) < self.max_idle:
                     self._idle.append(worker)
                     return
         worker.close()
 
     def add_idle(self, worker: _Worker) -> bool:
         with self._lock:
-            if len(self._idle) < MAX_IDLE:
+            if len(self._idle) < self.max_idle:
                 self._idle.append(worker)
                 return True
         return False
@@ -336,105 +347,168 @@ class _Pool:
             worker.close()
 
 
-_POOL = _Pool()
-atexit.register(_POOL.shutdown)
-
-
-def _rebuild(msg: tuple[Any, ...]) -> MediaError:
+def _rebuild(msg: tuple[Any, ...], errors: Mapping[str, type[SynthwatchError]] = _ERRORS,
+             default: type[SynthwatchError] = CorruptMedia, role: str = "decoder worker") -> SynthwatchError:
     """The typed error for an ``("error", kind, message, attrs, traceback)`` reply."""
     kind, message, attrs, tb = (list(msg[1:5]) + [None] * 4)[:4]
-    cls = _ERRORS.get(kind, CorruptMedia) if isinstance(kind, str) else CorruptMedia
-    message = message if isinstance(message, str) else "the decoder failed"
-    exc: MediaError
-    if cls is MediaTooLarge:
+    cls = errors.get(kind, default) if isinstance(kind, str) else default
+    message = message if isinstance(message, str) else f"the {role} failed"
+    exc: SynthwatchError
+    if issubclass(cls, MediaTooLarge):
         attrs = attrs if isinstance(attrs, dict) else {}
         limit = attrs.get("limit", "")
         value, maximum = attrs.get("value"), attrs.get("maximum")
-        exc = MediaTooLarge(
+        exc = cls(
             message,
             limit=limit if isinstance(limit, str) else "",
             value=value if isinstance(value, int | float) else None,
             maximum=maximum if isinstance(maximum, int | float) else None,
         )
     else:
-        exc = cls(message)
+        try:
+            exc = cls(message)
+        except TypeError:  # an error class whose constructor wants more than a message
+            exc = default(message)
     if isinstance(tb, str) and tb:
-        exc.__cause__ = RemoteTraceback(tb)
+        exc.__cause__ = RemoteTraceback(tb, role)
     return exc
 
 
+class Sandbox:
+    """A pool of disposable worker processes that run one entry script (see the module docstring).
+
+    ``script`` is started as ``python -P -X faulthandler SCRIPT FD PPID`` and must serve the
+    protocol of :func:`synthwatch.media._worker.serve`. ``role`` names the workers in error messages
+    (``crash`` says what a crash there usually is); ``errors`` maps the error names a worker sends
+    back to the classes raised here (``default`` for a name not in it).
+    """
+
+    def __init__(self, script: str, *, role: str, tag: str, crash: str = "a crash",
+                 errors: Mapping[str, type[SynthwatchError]] = _ERRORS, default: type[SynthwatchError] = CorruptMedia,
+                 max_idle: int = MAX_IDLE, max_tasks: int = MAX_TASKS) -> None:
+        self.script, self.role, self.tag, self.crash = script, role, tag, crash
+        self.errors = dict(errors)
+        self.default = default
+        self.pool = _Pool(self._new_worker, max_idle, max_tasks)
+        atexit.register(self.pool.shutdown)
+
+    def _new_worker(self) -> _Worker:
+        return _Worker(self.script, self.role, self.crash, self.tag)
+
+    def _run_msg(self, task: str, kwargs: dict[str, Any], memory_mb: int, window: int,
+                 cap_setting: str | None) -> tuple[Any, ...]:
+        msg: tuple[Any, ...] = ("run", task, kwargs, int(memory_mb) * MB, window)
+        return msg + (cap_setting,) if cap_setting else msg
+
+    def _error(self, msg: tuple[Any, ...]) -> SynthwatchError:
+        return _rebuild(msg, self.errors, self.default, self.role)
+
+    def call(self, task: str, kwargs: dict[str, Any], *, timeout_s: float, memory_mb: int, what: str = "decoding",
+             cap_setting: str | None = None) -> Any:
+        """Run one task in a worker and return its result (or raise its typed error).
+
+        ``cap_setting`` names the setting behind ``memory_mb`` in the worker's messages."""
+        worker = self.pool.acquire()
+        healthy = False
+        try:
+            worker.send(self._run_msg(task, kwargs, memory_mb, 0, cap_setting))
+            msg = worker.receive(_Budget(timeout_s), what)
+            if msg[0] == "done":
+                healthy = True
+                return msg[1]
+            if msg[0] == "error":
+                healthy = msg[1] != "DecodeResourceError"
+                raise self._error(msg)
+            raise DecodeResourceError(f"the {self.role} answered {msg[0]!r} to a {task!r} task")
+        finally:
+            self.pool.release(worker, healthy)
+
+    def stream(self, task: str, kwargs: dict[str, Any], *, timeout_s: float, memory_mb: int, window: int = 2,
+               what: str = "decoding", cap_setting: str | None = None) -> Generator[Any, None, None]:
+        """Run a streaming task in a worker and yield its items with backpressure.
+
+        The worker is acquired on the first ``next()``; closing the generator stops the worker.
+        """
+        worker = self.pool.acquire()
+        healthy = False
+        finished = False
+        budget = _Budget(timeout_s)
+        try:
+            worker.send(self._run_msg(task, kwargs, memory_mb, max(1, int(window)), cap_setting))
+            while True:
+                msg = worker.receive(budget, what)
+                kind = msg[0]
+                if kind == "item":
+                    yield msg[1]
+                    worker.send(("ack",))
+                elif kind == "done":
+                    finished = healthy = True
+                    return
+                elif kind == "error":
+                    finished = True
+                    healthy = msg[1] != "DecodeResourceError"
+                    raise self._error(msg)
+                else:
+                    finished = True
+                    raise DecodeResourceError(f"the {self.role} answered {kind!r} to a {task!r} task")
+        except GeneratorExit:  # the consumer closed the stream early: stop the worker cleanly below
+            raise
+        except BaseException:
+            if not finished:  # interrupted while waiting (KeyboardInterrupt, ...): no clean stop
+                finished = True
+                healthy = False
+            raise
+        finally:
+            if not finished and worker.alive():
+                healthy = worker.stop(max(0.5, min(STOP_GRACE_S, budget.remaining())))
+            self.pool.release(worker, healthy)
+
+    def warm_up(self, workers: int = 1) -> None:
+        """Start up to ``workers`` idle workers now (at most the pool's ``max_idle`` are kept)."""
+        for _ in range(max(0, min(int(workers), self.pool.max_idle))):
+            worker = self._new_worker()
+            if not self.pool.add_idle(worker):
+                worker.close()
+                return
+
+    def shutdown(self) -> None:
+        """Stop every idle worker (also done at interpreter exit)."""
+        self.pool.shutdown()
+
+    def worker_pids(self) -> list[int]:
+        """Process ids of this sandbox's live workers (idle or busy) started by this process."""
+        with _LIVE_LOCK:
+            workers = list(_LIVE)
+        return sorted(w.pid for w in workers if w.tag == self.tag and w.alive())
+
+
+_DECODERS = Sandbox(_WORKER_SCRIPT, role="decoder worker", tag="decoder", crash="a decoder crash")
+_POOL = _DECODERS.pool
+
+
 def call(task: str, kwargs: dict[str, Any], *, timeout_s: float, memory_mb: int, what: str = "decoding") -> Any:
-    """Run one task in a worker and return its result (or raise its typed error)."""
-    worker = _POOL.acquire()
-    healthy = False
-    try:
-        worker.send(("run", task, kwargs, int(memory_mb) * MB, 0))
-        msg = worker.receive(_Budget(timeout_s), what)
-        if msg[0] == "done":
-            healthy = True
-            return msg[1]
-        if msg[0] == "error":
-            healthy = msg[1] != "DecodeResourceError"
-            raise _rebuild(msg)
-        raise DecodeResourceError(f"the decoder worker answered {msg[0]!r} to a {task!r} task")
-    finally:
-        _POOL.release(worker, healthy)
+    """Run one task in a decoder worker and return its result (or raise its typed error)."""
+    return _DECODERS.call(task, kwargs, timeout_s=timeout_s, memory_mb=memory_mb, what=what)
 
 
 def stream(task: str, kwargs: dict[str, Any], *, timeout_s: float, memory_mb: int, window: int = 2,
            what: str = "decoding") -> Generator[Any, None, None]:
-    """Run a streaming task in a worker and yield its items with backpressure.
+    """Run a streaming task in a decoder worker and yield its items with backpressure.
 
     The worker is acquired on the first ``next()``; closing the generator stops the worker.
     """
-    worker = _POOL.acquire()
-    healthy = False
-    finished = False
-    budget = _Budget(timeout_s)
-    try:
-        worker.send(("run", task, kwargs, int(memory_mb) * MB, max(1, int(window))))
-        while True:
-            msg = worker.receive(budget, what)
-            kind = msg[0]
-            if kind == "item":
-                yield msg[1]
-                worker.send(("ack",))
-            elif kind == "done":
-                finished = healthy = True
-                return
-            elif kind == "error":
-                finished = True
-                healthy = msg[1] != "DecodeResourceError"
-                raise _rebuild(msg)
-            else:
-                finished = True
-                raise DecodeResourceError(f"the decoder worker answered {kind!r} to a {task!r} task")
-    except GeneratorExit:  # the consumer closed the stream early: stop the worker cleanly below
-        raise
-    except BaseException:
-        if not finished:  # interrupted while waiting (KeyboardInterrupt, ...): no clean stop
-            finished = True
-            healthy = False
-        raise
-    finally:
-        if not finished and worker.alive():
-            healthy = worker.stop(max(0.5, min(STOP_GRACE_S, budget.remaining())))
-        _POOL.release(worker, healthy)
+    return _DECODERS.stream(task, kwargs, timeout_s=timeout_s, memory_mb=memory_mb, window=window, what=what)
 
 
 def warm_up(workers: int = 1) -> None:
     """Start up to ``workers`` idle decoder workers now (at most :data:`MAX_IDLE` are kept), so that
     the first scan does not pay the interpreter start-up (a fraction of a second)."""
-    for _ in range(max(0, min(int(workers), MAX_IDLE))):
-        worker = _Worker()
-        if not _POOL.add_idle(worker):
-            worker.close()
-            return
+    _DECODERS.warm_up(workers)
 
 
 def shutdown() -> None:
-    """Stop every idle worker (also done at interpreter exit)."""
-    _POOL.shutdown()
+    """Stop every idle decoder worker (also done at interpreter exit)."""
+    _DECODERS.shutdown()
 
 
 def worker_vm_mb(timeout_s: float = 30.0) -> float:
@@ -444,6 +518,4 @@ def worker_vm_mb(timeout_s: float = 30.0) -> float:
 
 def worker_pids() -> list[int]:
     """Process ids of the live decoder workers (idle or busy) started by this process."""
-    with _LIVE_LOCK:
-        workers = list(_LIVE)
-    return sorted(w.pid for w in workers if w.alive())
+    return _DECODERS.worker_pids()

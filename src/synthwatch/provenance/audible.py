@@ -16,6 +16,10 @@ Streaming: the source is decoded, converted to planar float and re-encoded chunk
 codec (PCM WAV, FLAC, MP3, AAC in M4A / MKA, Opus or Vorbis in Ogg), keeping its sample rate,
 channel layout and (lossy codecs) bit rate. Lossless sources stay sample-exact after the cue. Then
 the implicit label is written and read back.
+
+Isolation: decoding, mixing and re-encoding run in the isolated provenance worker
+(:mod:`synthwatch.provenance.isolation`) under ``transcode_timeout_s`` / ``transcode_memory_mb``, so a
+hostile file that crashes, hangs or exhausts FFmpeg costs a typed error, never the calling process.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ import numpy as np
 from synthwatch.media.sniff import sniff
 from synthwatch.types import MediaKind
 
+from . import isolation
 from ._transcode import AV_ERRORS, MUXERS, carry_label, copy_tags, open_input, temp_output
 from .errors import CorruptContainer, ProvenanceError, TranscodeError, UnsupportedCarrier
 from .label import AIGCLabel, LabelReading
@@ -124,9 +129,16 @@ def add_audio_cue(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, p
     if sniffed.kind is not MediaKind.AUDIO or sniffed.format not in AUDIO_FORMATS:
         raise UnsupportedCarrier(f"audible labels are added to {', '.join(AUDIO_FORMATS)} audio, not {sniffed.format}")
     fmt = sniffed.format
+    what = "re-encoding the audio with the audible cue"
     with temp_output(dst, os.path.splitext(os.fspath(dst))[1] or f".{fmt}") as tmp:
-        info = _transcode(src, tmp, fmt, placement=placement, at_end=at_end, unit=unit, freq=freq,
-                          level_db=level_db, gap=gap)
+        raw = isolation.run("audio_cue", {"src": os.fspath(src), "tmp": tmp, "fmt": fmt, "placement": placement,
+                                          "at_end": bool(at_end), "unit": float(unit), "freq": float(freq),
+                                          "level_db": float(level_db), "gap": float(gap)},
+                            what=what, transcode=True)
+        info = isolation.checked(raw, {"cue_len": int, "gap_len": int, "rate": int, "channels": int, "codec": str},
+                                 what)
+        if info["rate"] <= 0:
+            raise isolation.malformed(what)
         reading = carry_label(src, tmp, dst, fmt, label)
     cue_s = info["cue_len"] / info["rate"]
     return AudioCueResult(placement, at_end, cue_s, gap, (info["cue_len"] + info["gap_len"]) / info["rate"]

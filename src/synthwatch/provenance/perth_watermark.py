@@ -30,13 +30,15 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import tempfile
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from synthwatch.errors import ModelIntegrityError, ModelLoadError, ModelNotInstalled
+from synthwatch.errors import MediaTooLarge, ModelIntegrityError, ModelLoadError, ModelNotInstalled
 
 from .._hashing import sha256_file
 from .errors import CorruptContainer, UnsupportedCarrier
@@ -52,6 +54,8 @@ THRESHOLD = 0.5
 MIN_OCCUPANCY = 0.2
 MAX_DETECT_SECONDS = 30.0
 MAX_EMBED_SECONDS = 1800.0
+#: most decoded values (samples x channels) :func:`embed_file` takes: 1800 s of 48 kHz stereo
+_MAX_EMBED_VALUES = int(MAX_EMBED_SECONDS) * 48_000 * 2
 SAMPLE_RATE = 32000
 N_FFT, HOP, HIDDEN, SUBBAND = 2048, 320, 256, 128
 _MAG_MIN_DB, _HEADROOM_DB = -180.0, 15.0
@@ -236,7 +240,10 @@ def get_watermarker() -> PerthWatermarker:
         return _CACHE["default"]
 
 
-def _decode_audio(path: str | os.PathLike[str], max_seconds: float, *, mono: bool) -> tuple[np.ndarray, int]:
+def _decode_task(path: str, max_seconds: float, max_values: int, mono: bool) -> Iterator[Any]:
+    """In the isolated worker: ``(rate, channels)``, then the first ``max_seconds`` of the first audio
+    stream as float32 ``(channels, n)`` blocks at its own rate; more than ``max_values`` decoded
+    values in all is :class:`MediaTooLarge`."""
     import av
 
     try:
@@ -249,19 +256,57 @@ def _decode_audio(path: str | os.PathLike[str], max_seconds: float, *, mono: boo
                 raise CorruptContainer("the audio stream has no sample rate")
             layout = "mono" if mono else s.codec_context.layout.name
             rs = av.AudioResampler(format="fltp", layout=layout, rate=rate)
-            parts: list[np.ndarray] = []
-            total, limit = 0, int(max_seconds * rate)
+            first = True
+            total, values, limit = 0, 0, int(max_seconds * rate)
             for frame in c.decode(s):
                 for f in rs.resample(frame):
-                    parts.append(f.to_ndarray())
+                    block = np.ascontiguousarray(f.to_ndarray(), dtype=np.float32)
+                    if first:
+                        yield (rate, int(block.shape[0]))
+                        first = False
+                    values += block.size
+                    if values > max_values:
+                        raise MediaTooLarge(f"more than {max_values:,} decoded audio values to watermark",
+                                            limit="perth_embed_values", value=values, maximum=max_values)
                     total += f.samples
+                    yield block
                 if total >= limit:
                     break
     except (av.error.FFmpegError, ValueError, OSError) as exc:
         raise CorruptContainer(f"the audio could not be decoded: {exc}") from exc
+
+
+def _decode_audio(path: str | os.PathLike[str], max_seconds: float, *, mono: bool) -> tuple[np.ndarray, int]:
+    """The first ``max_seconds`` of ``path``'s first audio stream as float32 ((channels, n), or (n,) with
+    ``mono``) at its own rate, decoded in the isolated provenance worker (:mod:`.isolation`, under
+    ``decode_timeout_s`` / ``decode_memory_mb``): a hostile file cannot crash, hang or exhaust the caller."""
+    from .isolation import malformed, stream
+
+    what = "decoding the audio to watermark"
+    blocks = stream("perth_decode", {"path": os.fspath(path), "max_seconds": float(max_seconds),
+                                     "max_values": _MAX_EMBED_VALUES, "mono": mono}, what=what)
+    parts: list[np.ndarray] = []
+    rate = channels = values = 0
+    try:
+        for item in blocks:
+            if not parts and not rate:
+                if not (isinstance(item, tuple) and len(item) == 2 and all(isinstance(v, int) and v > 0 for v in item)):
+                    raise malformed(what)
+                rate, channels = item
+                continue
+            if not (isinstance(item, np.ndarray) and item.dtype == np.float32 and item.ndim == 2
+                    and item.shape[0] == channels):
+                raise malformed(what)
+            values += item.size
+            if values > _MAX_EMBED_VALUES:  # the worker checks this too; the caller does not trust it
+                raise MediaTooLarge(f"more than {_MAX_EMBED_VALUES:,} decoded audio values to watermark",
+                                    limit="perth_embed_values", value=values, maximum=_MAX_EMBED_VALUES)
+            parts.append(item)
+    finally:
+        blocks.close()
     if not parts:
         raise CorruptContainer("the audio stream holds no decodable sample")
-    x = np.concatenate(parts, axis=1)[:, :limit]
+    x = np.concatenate(parts, axis=1)[:, : int(max_seconds * rate)]
     return (x[0] if mono else x), rate
 
 
@@ -303,7 +348,9 @@ def embed_file(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> dict
     """Write ``src`` (any audio PyAV decodes) as a watermarked WAV or FLAC ``dst`` (by its extension).
 
     Lossless output only, so nothing degrades the mark on the way out; metadata (and so an implicit
-    label) is not carried: write the label afterwards.
+    label) is not carried: write the label afterwards. The source is decoded in the isolated
+    provenance worker (a hostile file costs a typed error, never the calling process); at most
+    :data:`MAX_EMBED_SECONDS` of it is marked and written. ``dst`` is only written on success.
     """
     import soundfile as sf
 
@@ -312,8 +359,15 @@ def embed_file(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> dict
         raise UnsupportedCarrier("Perth embedding writes .wav or .flac files")
     x, rate = _decode_audio(src, MAX_EMBED_SECONDS, mono=False)
     y = get_watermarker().embed(x, rate)
+    dst_dir = os.path.dirname(os.path.abspath(dst)) or "."
+    fd, tmp = tempfile.mkstemp(prefix=".synthwatch-perth-", suffix=ext, dir=dst_dir)
+    os.close(fd)
     try:
-        sf.write(os.fspath(dst), y.T, rate, subtype="PCM_16" if ext == ".wav" else "PCM_24")
-    except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
+        sf.write(tmp, y.T, rate, subtype="PCM_16" if ext == ".wav" else "PCM_24")
+        os.replace(tmp, dst)
+    except (sf.LibsndfileError, RuntimeError, ValueError, OSError) as exc:
         raise CorruptContainer(f"cannot write {os.fspath(dst)!s}: {exc}") from exc
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
     return {"name": NAME, "sample_rate": rate, "channels": int(y.shape[0]), "seconds": y.shape[1] / rate}

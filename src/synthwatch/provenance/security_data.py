@@ -41,7 +41,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
-from synthwatch.errors import SynthwatchError
+from synthwatch.errors import MediaError, SynthwatchError
 
 from .errors import CorruptContainer, SecurityDataError, UnsupportedCarrier
 from .label import AIGCLabel, SecurityInfo
@@ -143,10 +143,29 @@ def load_sm2_key(path: str | os.PathLike[str]) -> SM2Key:
 
 
 def content_digest(path: str | os.PathLike[str], fmt: str | None = None) -> str:
-    """``sm3:<hex>`` of the media essence of ``path`` (see the module docstring)."""
-    from synthwatch.media.sniff import FORMATS, sniff
+    """``sm3:<hex>`` of the media essence of ``path`` (see the module docstring).
+
+    The file is decoded (images) or demuxed (audio, video) in the isolated provenance worker
+    (:mod:`synthwatch.provenance.isolation`, under ``decode_timeout_s`` / ``decode_memory_mb``): a
+    hostile file costs a typed error (:class:`CorruptContainer`, or
+    :class:`~synthwatch.errors.DecodeTimeout` / :class:`~synthwatch.errors.DecodeResourceError` when
+    it hangs, crashes or exhausts the decoder), never the calling process."""
+    from synthwatch.media.sniff import sniff
+
+    from .isolation import malformed, run
 
     fmt = fmt or sniff(path).format
+    what = "computing the content digest"
+    digest = run("content_digest", {"path": os.fspath(path), "fmt": fmt}, what=what, transcode=False)
+    if not (isinstance(digest, str) and digest.startswith("sm3:") and _is_hex(digest[4:], 64)):
+        raise malformed(what)
+    return digest
+
+
+def _digest_task(path: str, fmt: str) -> str:
+    """:func:`content_digest`'s work, in the isolated worker."""
+    from synthwatch.media.sniff import FORMATS
+
     h = _Sm3()
     h.update(f"{FORMAT}:{fmt}\n".encode())
     if FORMATS.get(fmt, (None,))[0] is not None and FORMATS[fmt][0].value == "image":
@@ -286,7 +305,7 @@ def verify_label(label: AIGCLabel, *, path: str | os.PathLike[str] | None = None
         if b["verified"] and b["content"] and path is not None:
             try:
                 actual = content_digest(path, fmt)
-            except (CorruptContainer, UnsupportedCarrier) as exc:
+            except (CorruptContainer, UnsupportedCarrier, MediaError) as exc:  # also a decoder timeout or crash
                 b.update(verified=False, reason=f"content digest could not be computed: {exc}")
             else:
                 if actual != b["content"]:

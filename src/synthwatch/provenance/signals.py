@@ -13,8 +13,6 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from PIL import Image
-
 from synthwatch.errors import SynthwatchError
 from synthwatch.media.sniff import sniff
 from synthwatch.types import DetectorResult, MediaKind, Verdict
@@ -182,9 +180,10 @@ def read_signals(path: str | os.PathLike[str], *, trust_anchors: str | None = No
         except SynthwatchError as exc:
             out["errors"].append({"where": "image_metadata", **_err(exc)})
         try:
-            out["watermarks"] = watermark.detect_image(path)
-        except (OSError, ValueError, Image.DecompressionBombError) as exc:
+            out["watermarks"] = watermark.detect_image(path)  # decoded in the isolated worker
+        except SynthwatchError as exc:
             out["watermarks"]["reason"] = f"image could not be decoded for the watermark check: {exc}"
+            out["watermarks"]["error"] = _err(exc)
     if audio_watermark and sniffed_kind in (MediaKind.AUDIO, MediaKind.VIDEO):
         out["watermarks"] = _audio_watermarks(path)
     if not c2pa_manifest.available():

@@ -8,6 +8,10 @@ Font: WenQuanYi Micro Hei (Debian ``fonts-wqy-microhei``, licence Apache-2.0 or 
 font exception), found at its Debian path; another font can be given (it must cover Latin and CJK).
 The source's EXIF, ICC profile and XMP packet (with its implicit label) are carried over; pixels
 outside the label box are unchanged for lossless formats.
+
+Isolation: :func:`burn_image_label` decodes, draws and encodes in the isolated provenance worker
+(:mod:`synthwatch.provenance.isolation`) under ``transcode_timeout_s`` / ``transcode_memory_mb``; the
+copy is written to a temporary file beside ``dst`` and moved into place only on success.
 """
 
 from __future__ import annotations
@@ -20,13 +24,14 @@ from typing import Any
 
 from PIL import Image, ImageDraw, ImageFont
 
+from synthwatch.errors import DecodeResourceError, MediaTooLarge
 from synthwatch.media.sniff import sniff
 
 from .carriers import images
-from .errors import ProvenanceError, UnsupportedCarrier
+from .errors import CorruptContainer, ProvenanceError, UnsupportedCarrier
 
 __all__ = ["DEFAULT_TEXT", "FONT_CANDIDATES", "FontNotFound", "VisibleLabel", "find_font", "burn_image_label",
-           "check_text", "render_notice", "MIN_HEIGHT_RATIO"]
+           "check_text", "render_notice", "visible_label_from", "MIN_HEIGHT_RATIO"]
 
 DEFAULT_TEXT = ("AI生成", "AI-generated")
 MIN_HEIGHT_RATIO = 0.05
@@ -62,6 +67,22 @@ class VisibleLabel:
         return {"text": list(self.text), "font": self.font, "font_licence": self.font_licence,
                 "font_size": self.font_size, "text_height_px": self.text_height_px,
                 "min_required_px": self.min_required_px, "ratio": round(self.ratio, 4), "box": list(self.box)}
+
+
+def visible_label_from(d: Any, what: str = "drawing the notice") -> VisibleLabel:
+    """A :class:`VisibleLabel` from the plain fields an isolated worker sent back (checked)."""
+    try:
+        text, box = tuple(d["text"]), tuple(d["box"])
+        label = VisibleLabel(text, d["font"], d["font_licence"], d["font_size"], d["text_height_px"],
+                             d["min_required_px"], float(d["ratio"]), box)
+        ok = (all(isinstance(t, str) for t in text) and len(box) == 4 and all(isinstance(v, int) for v in box)
+              and isinstance(label.font, str) and isinstance(label.font_licence, str)
+              and all(isinstance(v, int) for v in (label.font_size, label.text_height_px, label.min_required_px)))
+    except (KeyError, TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise DecodeResourceError(f"the isolated provenance worker sent a malformed result for {what}")
+    return label
 
 
 def find_font(path: str | os.PathLike[str] | None = None) -> tuple[str, str]:
@@ -146,16 +167,48 @@ def render_notice(size: tuple[int, int], *, text: tuple[str, ...] = DEFAULT_TEXT
 def burn_image_label(src: str | os.PathLike[str], dst: str | os.PathLike[str], *,
                      text: tuple[str, ...] = DEFAULT_TEXT, font_path: str | os.PathLike[str] | None = None,
                      corner: str = "bottom-left", min_height_ratio: float = MIN_HEIGHT_RATIO) -> VisibleLabel:
-    """Draw the notice on a copy of the image ``src`` (JPEG, PNG or WebP) at ``dst``."""
+    """Draw the notice on a copy of the image ``src`` (JPEG, PNG or WebP) at ``dst``.
+
+    Decoding and encoding run in the isolated provenance worker: a hostile image costs a typed error
+    (:class:`~synthwatch.errors.DecodeTimeout`, :class:`~synthwatch.errors.DecodeResourceError`, ...);
+    ``dst`` is only written on success."""
+    from ._transcode import temp_output
+    from .isolation import run
+
     fmt = sniff(src).format
     if fmt not in _FORMATS:
         raise UnsupportedCarrier(f"visible labels are drawn on JPEG, PNG and WebP images, not {fmt}")
     check_text(text)
     find_font(font_path)
+    what = "drawing the visible notice on the image"
+    with temp_output(dst, os.path.splitext(os.fspath(dst))[1] or f".{fmt}") as tmp:
+        raw = run("visible_image", {"src": os.fspath(src), "tmp": tmp, "fmt": fmt, "text": tuple(str(t) for t in text),
+                                    "font_path": None if font_path is None else os.fspath(font_path),
+                                    "corner": str(corner), "min_height_ratio": float(min_height_ratio)},
+                  what=what, transcode=True)
+        drawn = visible_label_from(raw, what)
+        os.replace(tmp, dst)
+    return drawn
+
+
+def _burn_task(src: str, tmp: str, fmt: str, text: tuple[str, ...], font_path: str | None, corner: str,
+               min_height_ratio: float) -> dict[str, Any]:
+    """In the isolated worker: draw the notice on ``src`` and write the copy to ``tmp`` (plain result)."""
+    from dataclasses import asdict
+
     data = Path(src).read_bytes()
     meta = {"jpeg": images.read_jpeg, "png": images.read_png, "webp": images.read_webp}[fmt](data)
-    with Image.open(src) as im:
+    im = None
+    try:
+        im = Image.open(src, formats=[_FORMATS[fmt]])
         im.load()
+    except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as exc:
+        if im is not None:
+            im.close()
+        if isinstance(exc, Image.DecompressionBombError):
+            raise MediaTooLarge(f"the image is too large to label: {exc}", limit="pillow_max_image_pixels") from exc
+        raise CorruptContainer(f"the image could not be decoded: {exc}") from exc
+    with im:
         info = dict(im.info)
         overlay, drawn = render_notice(im.size, text=text, font_path=font_path, corner=corner,
                                        min_height_ratio=min_height_ratio)
@@ -174,7 +227,6 @@ def burn_image_label(src: str | os.PathLike[str], dst: str | os.PathLike[str], *
                 result = result.convert("RGB")
         elif fmt == "webp":
             save.update(lossless=True)
-        tmp = f"{dst}.visible-tmp"
         result.save(tmp, _FORMATS[fmt], **save)
     # carry the source's XMP packet (and so its implicit label) over, byte for byte
     if meta.xmp:
@@ -187,5 +239,4 @@ def burn_image_label(src: str | os.PathLike[str], dst: str | os.PathLike[str], *
         else:
             body = images.write_webp_xmp(body, lambda _old: packet)
         Path(tmp).write_bytes(body)
-    os.replace(tmp, dst)
-    return drawn
+    return asdict(drawn)

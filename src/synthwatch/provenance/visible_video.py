@@ -14,12 +14,16 @@ Re-encoding: H.264 (libx264, CRF 18) for MP4 / MOV and for MKV whose source is H
 frame rate) and the pixel format (when the encoder takes it, else yuv420p) are kept. Audio streams
 are copied packet for packet; subtitle, data and attachment streams are dropped (reported). Then the
 implicit label is written and read back (:func:`synthwatch.provenance._transcode.carry_label`).
+
+Isolation: decoding, drawing and re-encoding run in the isolated provenance worker
+(:mod:`synthwatch.provenance.isolation`) under ``transcode_timeout_s`` / ``transcode_memory_mb``, so a
+hostile file that crashes, hangs or exhausts FFmpeg costs a typed error, never the calling process.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import av
@@ -28,10 +32,11 @@ import numpy as np
 from synthwatch.media.sniff import sniff
 from synthwatch.types import MediaKind
 
+from . import isolation
 from ._transcode import AV_ERRORS, MUXERS, carry_label, copy_tags, open_input, temp_output
 from .errors import CorruptContainer, ProvenanceError, TranscodeError, UnsupportedCarrier
 from .label import AIGCLabel, LabelReading
-from .visible import DEFAULT_TEXT, MIN_HEIGHT_RATIO, VisibleLabel, render_notice
+from .visible import DEFAULT_TEXT, MIN_HEIGHT_RATIO, VisibleLabel, render_notice, visible_label_from
 
 __all__ = ["MIN_SECONDS", "VideoLabelResult", "burn_video_label", "VIDEO_FORMATS"]
 
@@ -134,13 +139,26 @@ def burn_video_label(src: str | os.PathLike[str], dst: str | os.PathLike[str], *
         raise UnsupportedCarrier(f"visible video labels are drawn on {', '.join(VIDEO_FORMATS)} video, "
                                  f"not {sniffed.format}")
     fmt = sniffed.format
+    notice = {"text": tuple(str(t) for t in text), "font_path": None if font_path is None else os.fspath(font_path),
+              "corner": str(corner), "min_height_ratio": float(min_height_ratio)}
+    what = "re-encoding the video with a visible notice"
     with temp_output(dst, os.path.splitext(os.fspath(dst))[1] or f".{fmt}") as tmp:
-        result = _transcode(src, tmp, fmt, None if throughout else float(seconds),
-                            dict(text=text, font_path=font_path, corner=corner, min_height_ratio=min_height_ratio))
+        raw = isolation.run("visible_video", {"src": os.fspath(src), "tmp": tmp, "fmt": fmt,
+                                              "seconds": None if throughout else float(seconds), "notice": notice},
+                            what=what, transcode=True)
+        result = isolation.checked(raw, {"visible": dict, "frames": int, "labelled": int, "codec": str,
+                                         "pix_fmt": str, "audio": int, "dropped": (list, tuple)}, what)
+        visible = visible_label_from(result["visible"], what)
         reading = carry_label(src, tmp, dst, fmt, label)
-    return VideoLabelResult(result["visible"], None if throughout else float(seconds), result["frames"],
+    return VideoLabelResult(visible, None if throughout else float(seconds), result["frames"],
                             result["labelled"], result["codec"], result["pix_fmt"], result["audio"],
-                            tuple(result["dropped"]), reading)
+                            tuple(str(d) for d in result["dropped"]), reading)
+
+
+def _transcode_task(src: str, tmp: str, fmt: str, seconds: float | None, notice: dict[str, Any]) -> dict[str, Any]:
+    """:func:`_transcode` in the isolated worker: its result as plain values."""
+    result = _transcode(src, tmp, fmt, seconds, notice)
+    return {**result, "visible": asdict(result["visible"]), "dropped": list(result["dropped"])}
 
 
 def _transcode(src: str | os.PathLike[str], tmp: str, fmt: str, seconds: float | None,

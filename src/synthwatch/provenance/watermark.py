@@ -84,16 +84,37 @@ def detect_array(bgr: np.ndarray) -> list[WatermarkHit]:
 
 
 def detect_image(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Decode an image file with Pillow and check the payloads; a JSON-able summary."""
+    """Decode an image file with Pillow and check the payloads; a JSON-able summary.
+
+    Decoding and the check run in the isolated provenance worker
+    (:mod:`synthwatch.provenance.isolation`, under ``decode_timeout_s`` / ``decode_memory_mb``): an
+    image that cannot be decoded is :class:`~synthwatch.provenance.errors.CorruptContainer`; one that
+    hangs, crashes or exhausts the decoder is :class:`~synthwatch.errors.DecodeTimeout` /
+    :class:`~synthwatch.errors.DecodeResourceError`, never a failure of the calling process."""
+    from .isolation import checked, run
+
+    what = "checking the image for invisible watermarks"
+    result = checked(run("sd_watermark", {"path": os.fspath(path)}, what=what, transcode=False),
+                     {"checked": list, "found": bool}, what)
+    return result
+
+
+def _detect_task(path: str) -> dict[str, Any]:
+    """:func:`detect_image`'s work, in the isolated worker."""
     from PIL import Image
 
-    with Image.open(path) as im:
-        w, h = im.size
-        if min(w, h) < MIN_SIDE:
-            return {"checked": [], "found": False, "reason": f"image smaller than {MIN_SIDE} px"}
-        if w * h > MAX_PIXELS:
-            return {"checked": [], "found": False, "reason": f"image over {MAX_PIXELS} pixels"}
-        rgb = np.asarray(im.convert("RGB"))
+    from .errors import CorruptContainer
+
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+            if min(w, h) < MIN_SIDE:
+                return {"checked": [], "found": False, "reason": f"image smaller than {MIN_SIDE} px"}
+            if w * h > MAX_PIXELS:
+                return {"checked": [], "found": False, "reason": f"image over {MAX_PIXELS} pixels"}
+            rgb = np.asarray(im.convert("RGB"))
+    except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as exc:
+        raise CorruptContainer(f"the image could not be decoded: {exc}") from exc
     hits = detect_array(rgb[:, :, ::-1])
     return {"checked": [x.to_dict() for x in hits], "found": any(x.found for x in hits),
             "names": [x.name for x in hits if x.found]}
