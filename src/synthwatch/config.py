@@ -28,12 +28,21 @@ class Limits(BaseModel):
                                      "that re-encodes a labelled copy (encoders need more than decoders)")
 
 
+#: the default ``Sampling.frame_token_merging`` (see docs/models/clip-probe.md for how it was chosen)
+FRAME_TOKEN_MERGING = 12
+
+
 class Sampling(BaseModel):
     fps: float = Field(default=1.0, gt=0, description="video frames sampled per second")
     keyframes_only: bool = False
     audio_window_s: float = Field(default=4.0, gt=0, description="audio analysis window, seconds")
     audio_hop_s: float = Field(default=4.0, gt=0, description="hop between audio windows, seconds")
     audio_sample_rate: int = 16_000
+    #: token merging (ToMe, pairs merged per transformer block) in the CLIP encoder when *video
+    #: frames* are scored by an image detector that supports it (clip-probe); 0 = the exact encoder.
+    #: Pictures are always scored exactly. See docs/models/clip-probe.md for speed and agreement.
+    frame_token_merging: int = Field(default=FRAME_TOKEN_MERGING, ge=0, le=16,
+                                     description="ToMe pairs merged per block for video frames (0 = exact)")
 
 
 class Settings(BaseSettings):

@@ -154,6 +154,7 @@ class DetectorResult:
     install_hint: str | None = None  # command that installs a missing model
     n_inputs: int = 0  # windows / frames / faces scored
     segments: tuple[Segment, ...] = ()
+    variant: str | None = None  # how the detector ran when not as for pictures (e.g. faster video frames)
 
     def to_dict(self) -> dict[str, Any]:
         return _clean(self)  # type: ignore[no-any-return]

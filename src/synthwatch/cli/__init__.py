@@ -93,6 +93,9 @@ def scan(
     detectors: Annotated[str | None, typer.Option(help="Comma-separated detector names, or 'all' (default: the default set; see `synthwatch detectors`).")] = None,
     fps: Annotated[float | None, typer.Option(help="Video frames sampled per second (default 1).")] = None,
     keyframes_only: Annotated[bool, typer.Option("--keyframes-only", help="Sample only video keyframes.")] = False,
+    exact_frames: Annotated[bool, typer.Option(
+        "--exact-frames", help="Score video frames with the exact CLIP encoder, as pictures are "
+        "(slower; by default clip-probe merges tokens on video frames, see docs/models/clip-probe.md).")] = False,
     max_bytes: Annotated[int | None, typer.Option(help="Largest input file in bytes.")] = None,
     max_duration: Annotated[float | None, typer.Option(help="Longest audio/video in seconds.")] = None,
     max_pixels: Annotated[int | None, typer.Option(help="Most pixels per image or frame.")] = None,
@@ -113,7 +116,8 @@ def scan(
         lim = settings.limits.model_copy(update={k: v for k, v in {
             "max_bytes": max_bytes, "max_duration_s": max_duration, "max_pixels": max_pixels,
             "max_frames": max_frames, "decode_timeout_s": timeout}.items() if v is not None})
-        samp = settings.sampling.model_copy(update={"keyframes_only": keyframes_only, **({"fps": fps} if fps else {})})
+        samp = settings.sampling.model_copy(update={"keyframes_only": keyframes_only, **({"fps": fps} if fps else {}),
+                                                    **({"frame_token_merging": 0} if exact_frames else {})})
         settings = settings.model_copy(update={"limits": type(lim).model_validate(lim.model_dump()),
                                                "sampling": type(samp).model_validate(samp.model_dump())})
         names = [d.strip() for d in detectors.split(",") if d.strip()] if detectors else None

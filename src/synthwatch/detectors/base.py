@@ -98,6 +98,17 @@ class Detector(ABC):
     def detect(self, batch: np.ndarray) -> np.ndarray:
         """Score a stacked batch of preprocessed inputs; returns float array [N] in [0, 1]."""
 
+    def detect_frames(self, frames: list[np.ndarray], *, token_merging: int = 0) -> np.ndarray:
+        """Score raw sampled *video frames* (preprocessing included). The same as :meth:`score`
+        unless the detector can trade exactness for speed on frames (``token_merging`` > 0: a
+        transformer encoder merges that many token pairs per block); it then says how in
+        :meth:`frame_variant`."""
+        return self.detect(np.stack([self.preprocess(f) for f in frames]))
+
+    def frame_variant(self, token_merging: int = 0) -> str | None:
+        """How :meth:`detect_frames` differs from :meth:`detect` with these options (None: it does not)."""
+        return None
+
     def score(self, items: list[np.ndarray], batch_size: int = 16) -> np.ndarray:
         """Convenience: preprocess, batch and detect raw items."""
         out: list[np.ndarray] = []

@@ -85,6 +85,7 @@ class _Acc:
     face_box_scores: dict[int, list[dict[str, float]]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     na: dict[str, str] = field(default_factory=dict)  # detector -> not-applicable reason
+    variants: dict[str, str] = field(default_factory=dict)  # detector -> how it ran when not as for pictures
     n_frames: int = 0
     n_windows: int = 0
     n_speech_windows: int = 0
@@ -277,12 +278,14 @@ class Scanner:
                 if len(batch) >= IMAGE_BATCH:
                     self._frames_batch(batch, slots, acc, hook, tracker=tracker, period=period,
                                        end_s=info.duration_s, thumbs=thumb_every,
-                                       first_index=acc.n_frames - len(batch))
+                                       first_index=acc.n_frames - len(batch),
+                                       token_merging=sampling.frame_token_merging)
                     batch = []
                     hook("frames", {"done": acc.n_frames, "total": total})
             if batch:
                 self._frames_batch(batch, slots, acc, hook, tracker=tracker, period=period,
-                                   end_s=info.duration_s, thumbs=thumb_every, first_index=acc.n_frames - len(batch))
+                                   end_s=info.duration_s, thumbs=thumb_every, first_index=acc.n_frames - len(batch),
+                                   token_merging=sampling.frame_token_merging)
             hook("frames", {"done": acc.n_frames, "total": acc.n_frames})
             if acc.n_frames == 0:
                 acc.warnings.append("no video frames could be sampled")
@@ -293,14 +296,17 @@ class Scanner:
     # ------------------------------------------------------------------ evidence collection
     def _frames_batch(self, batch: list[tuple[float, np.ndarray]], slots: list[_Slot], acc: _Acc, hook: Hook, *,
                       tracker: Any, period: float, end_s: float | None, thumbs: bool | int,
-                      first_index: int = 0) -> None:
+                      first_index: int = 0, token_merging: int = 0) -> None:
         # a sampled frame stands for the span until the next sample (capped at the clip's end)
         spans = [(t, t if period <= 0 else min(t + period, end_s) if end_s else t + period) for t, _ in batch]
         for slot in slots:
             det = slot.detector
             if det is None or det.info.modality != "image":
                 continue
-            scores = det.detect(np.stack([det.preprocess(img) for _, img in batch]))
+            scores = det.detect_frames([img for _, img in batch], token_merging=token_merging)
+            variant = det.frame_variant(token_merging)
+            if variant:
+                acc.variants[det.info.name] = variant
             for (s, e), sc in zip(spans, scores, strict=True):
                 acc.segments[det.info.name].append(Segment(s, e, float(sc), det.info.name, "image"))
         face_slots = [s for s in slots if s.detector is not None and s.detector.info.modality == "face"]
@@ -427,7 +433,8 @@ class Scanner:
             results.append(DetectorResult(det.info.name, det.info.version, det.info.modality, DetectorStatus.OK,
                                           score=score, threshold=thr,
                                           label=fusion.label_for(fusion.normalise(score, thr)),
-                                          n_inputs=len(segs), segments=tuple(segs)))
+                                          n_inputs=len(segs), segments=tuple(segs),
+                                          variant=acc.variants.get(det.info.name)))
             all_segments.extend(segs)
         verdict = fusion.fuse(results)
         warnings = list(acc.warnings)
