@@ -32,10 +32,15 @@ MUXERS: dict[str, str] = {
 AV_ERRORS: tuple[type[BaseException], ...] = (av.error.FFmpegError, ValueError, OSError)
 
 
-def open_input(path: str | os.PathLike[str]) -> Any:
-    """Open ``path`` with PyAV for reading; an unreadable container is :class:`CorruptContainer`."""
+def open_input(path: str | os.PathLike[str], fmt: str) -> Any:
+    """Open ``path`` (sniffed as ``fmt``) with PyAV for reading; an unreadable container is
+    :class:`CorruptContainer`. As in the scan decoders, the demuxer is forced from the sniffed
+    format (FFmpeg never guesses: no playlists, concat scripts or image sequences) and nested opens
+    may only use local files."""
+    from synthwatch.media.sniff import demuxer_for
+
     try:
-        return av.open(os.fspath(path), "r")
+        return av.open(os.fspath(path), "r", format=demuxer_for(fmt), options={"protocol_whitelist": "file"})
     except AV_ERRORS as exc:
         raise CorruptContainer(f"cannot open {os.fspath(path)!s} for decoding: {exc}") from exc
 

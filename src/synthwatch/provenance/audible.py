@@ -224,7 +224,7 @@ class _SoundfileSink:
 
 def _transcode(src: str | os.PathLike[str], tmp: str, fmt: str, *, placement: str, at_end: bool, unit: float,
                freq: float, level_db: float, gap: float) -> dict[str, Any]:
-    inp = open_input(src)
+    inp = open_input(src, fmt)
     with inp:
         if not inp.streams.audio:
             raise CorruptContainer("the file has no audio stream")

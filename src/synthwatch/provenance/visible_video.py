@@ -163,7 +163,7 @@ def _transcode_task(src: str, tmp: str, fmt: str, seconds: float | None, notice:
 
 def _transcode(src: str | os.PathLike[str], tmp: str, fmt: str, seconds: float | None,
                notice: dict[str, Any]) -> dict[str, Any]:
-    inp = open_input(src)
+    inp = open_input(src, fmt)
     with inp:
         if not inp.streams.video:
             raise CorruptContainer("the file has no video stream")
