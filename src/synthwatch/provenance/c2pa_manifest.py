@@ -134,14 +134,35 @@ def read_c2pa(path: str | os.PathLike[str], *, trust_anchors: str | None = None,
     ``trust_anchors`` is a PEM bundle of root certificates; a signer chaining to one is ``Trusted``.
     No manifest gives ``{"present": False, ...}``; a store c2pa cannot parse is reported ``Invalid``
     with the library's message as the failure.
+
+    The C2PA library (native code) parses the file in the isolated provenance worker
+    (:mod:`synthwatch.provenance.isolation`, under ``decode_timeout_s`` / ``decode_memory_mb``):
+    a file that makes it crash, hang or exhaust memory gives
+    :class:`~synthwatch.errors.DecodeResourceError` / :class:`~synthwatch.errors.DecodeTimeout`,
+    never a failure of the calling process.
     """
-    c2pa = _lib()
+    _lib()  # C2paUnavailable here, in the caller, when c2pa-python is not installed
     fmt = fmt or sniff(path).format
-    mime = MIME.get(fmt)
-    empty: dict[str, Any] = {"present": False, "state": None, "failures": [], "ai": None, "capture": False,
-                             "digital_source_types": []}
-    if mime is None:
-        return {**empty, "reason": f"C2PA is not read from {fmt} files"}
+    if MIME.get(fmt) is None:
+        return {**_empty(), "reason": f"C2PA is not read from {fmt} files"}
+    from . import isolation
+
+    what = "reading the C2PA manifest"
+    raw = isolation.run("c2pa_read", {"path": os.fspath(path), "trust_anchors": trust_anchors, "fmt": fmt},
+                        what=what, transcode=False)
+    return isolation.checked(raw, {"present": bool, "failures": list, "digital_source_types": list}, what)
+
+
+def _empty() -> dict[str, Any]:
+    return {"present": False, "state": None, "failures": [], "ai": None, "capture": False,
+            "digital_source_types": []}
+
+
+def _read_task(path: str, trust_anchors: str | None, fmt: str) -> dict[str, Any]:
+    """:func:`read_c2pa`'s work, in the isolated worker."""
+    c2pa = _lib()
+    mime = MIME[fmt]
+    empty = _empty()
     ctx = _context(trust_anchors)
     with open(path, "rb") as f:
         try:

@@ -6,7 +6,8 @@ re-encode a labelled copy (:func:`~synthwatch.provenance.visible_video.burn_vide
 :func:`~synthwatch.provenance.visible.burn_image_label`, the decoding half of
 :func:`~synthwatch.provenance.perth_watermark.embed_file`) and the readers that decode a file in full
 (:func:`~synthwatch.provenance.security_data.content_digest`,
-:func:`~synthwatch.provenance.watermark.detect_image`) therefore run their decoding in a worker
+:func:`~synthwatch.provenance.watermark.detect_image`,
+:func:`~synthwatch.provenance.c2pa_manifest.read_c2pa`) therefore run their decoding in a worker
 process, never in the caller's:
 
 * the worker is a fresh interpreter started with ``python -P _isolated_worker.py`` (no fork of the
@@ -253,5 +254,6 @@ TASKS: dict[str, tuple[Callable[..., Any], bool]] = {
     "visible_image": (_task(".visible:_burn_task", "TranscodeError"), False),
     "content_digest": (_task(".security_data:_digest_task", "CorruptContainer"), False),
     "sd_watermark": (_task(".watermark:_detect_task", "CorruptContainer"), False),
+    "c2pa_read": (_task(".c2pa_manifest:_read_task", "CorruptContainer"), False),
     "perth_decode": (_stream_task(".perth_watermark:_decode_task", "CorruptContainer"), True),
 }

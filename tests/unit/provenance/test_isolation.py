@@ -282,3 +282,27 @@ def test_inspect_degrades_when_the_digest_worker_dies(media: dict[str, Path], tm
     assert sec["verified"] is False and "content digest could not be computed" in sec["reason"]
     monkeypatch.setattr(isolation, "_FAULT", None)
     assert inspect(signed, audio_watermark=False)["aigc"]["label"]["security"]["verified"] is True
+
+
+def test_c2pa_is_read_in_the_worker_and_a_crash_there_only_costs_that_section(
+        media: dict[str, Path], pki: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The C2PA library (native code) parses the file in the isolated worker: if it dies there,
+    inspect() records the error in its errors list and every other signal is still read."""
+    from synthwatch.provenance import inspect
+    from synthwatch.provenance.c2pa_manifest import read_c2pa, sign_c2pa
+
+    signed = tmp_path / "signed.jpg"
+    sign_c2pa(media["jpeg"], signed, pki["signer"], digital_source_type="trainedAlgorithmicMedia")
+    assert read_c2pa(signed)["present"] is True
+    monkeypatch.setattr(isolation, "_FAULT", "crash")
+    with pytest.raises(DecodeResourceError, match="reading the C2PA manifest"):
+        read_c2pa(signed)
+    section = inspect(signed)
+    assert section["format"] == "jpeg" and section["c2pa"]["state"] is None  # not validated
+    assert section["c2pa"]["present"] is True  # (the JUMBF box itself is seen by the metadata reader)
+    c2pa_errors = [e for e in section["errors"] if e["where"] == "c2pa"]
+    assert len(c2pa_errors) == 1 and "SIGSEGV" in c2pa_errors[0]["message"]
+    assert section["watermarks"].get("error")  # the other isolated check failed the same way, typed
+    monkeypatch.setattr(isolation, "_FAULT", None)
+    again = inspect(signed)
+    assert again["c2pa"]["state"] in ("Valid", "Trusted") and again["errors"] == []
