@@ -13,6 +13,7 @@ manifest (that is the point).
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -235,7 +236,7 @@ def sign_c2pa(src: str | os.PathLike[str], dst: str | os.PathLike[str], signer: 
     ``c2pa.created`` with that source type; when ``src`` carries a manifest it becomes the parent
     ingredient and the action is ``action`` (default ``c2pa.published``) with the source type.
     """
-    c2pa = _lib()
+    _lib()  # C2paUnavailable here, in the caller
     check_signing_chain(signer.cert_chain_pem)
     fmt = sniff(src).format
     mime = MIME.get(fmt)
@@ -253,23 +254,49 @@ def sign_c2pa(src: str | os.PathLike[str], dst: str | os.PathLike[str], signer: 
         "title": title or os.path.basename(src),
         "assertions": [{"label": "c2pa.actions", "data": {"actions": [entry]}}],
     }
+    from . import isolation
+
+    tmp = f"{dst}.c2pa-tmp"
+    what = "signing the C2PA manifest into the copy"
     try:
-        sig = c2pa.Signer.from_info(c2pa.C2paSignerInfo(signer.alg, signer.cert_chain_pem.encode("ascii"),
-                                                        signer.private_key_pem.encode("ascii"), signer.ta_url))
+        isolation.checked(isolation.run("c2pa_sign", {
+            "src": os.fspath(src), "tmp": tmp, "mime": mime, "manifest": manifest, "alg": signer.alg,
+            "cert_chain_pem": signer.cert_chain_pem, "private_key_pem": signer.private_key_pem,
+            "ta_url": signer.ta_url, "trust_anchors": trust_anchors, "edit": bool(parent["present"])},
+            what=what, transcode=True), {"bytes": int}, what)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    try:
+        result = read_c2pa(tmp, fmt=fmt, trust_anchors=trust_anchors)
+        if not result["present"] or result["state"] == "Invalid":
+            raise C2paSigningError(f"the signed copy does not validate: {result['failures']}")
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    os.replace(tmp, dst)
+    return result
+
+
+def _sign_task(src: str, tmp: str, mime: str, manifest: dict[str, Any], alg: str, cert_chain_pem: str,
+               private_key_pem: str, ta_url: str | None, trust_anchors: str | None, edit: bool) -> dict[str, Any]:
+    """:func:`sign_c2pa`'s signing, in the isolated worker: the C2PA library reads ``src`` and the
+    signed copy is written to ``tmp``."""
+    c2pa = _lib()
+    try:
+        sig = c2pa.Signer.from_info(c2pa.C2paSignerInfo(alg, cert_chain_pem.encode("ascii"),
+                                                        private_key_pem.encode("ascii"), ta_url))
         with c2pa.Builder(manifest, context=_context(trust_anchors)) as builder:
-            if parent["present"]:  # the source becomes the parent ingredient, "opened" first
+            if edit:  # the source becomes the parent ingredient, "opened" first
                 builder.set_intent(c2pa.C2paBuilderIntent.EDIT)
             out = io.BytesIO()
             with open(src, "rb") as s:
                 builder.sign(sig, mime, s, out)
     except (c2pa.C2paError, ValueError, TypeError, UnicodeEncodeError) as exc:
         raise C2paSigningError(f"C2PA signing failed: {exc}") from exc
-    tmp = f"{dst}.c2pa-tmp"
+    data = out.getvalue()
     with open(tmp, "wb") as f:
-        f.write(out.getvalue())
-    result = read_c2pa(tmp, fmt=fmt, trust_anchors=trust_anchors)
-    if not result["present"] or result["state"] == "Invalid":
-        os.unlink(tmp)
-        raise C2paSigningError(f"the signed copy does not validate: {result['failures']}")
-    os.replace(tmp, dst)
-    return result
+        f.write(data)
+    return {"bytes": len(data)}

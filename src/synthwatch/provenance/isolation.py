@@ -255,5 +255,6 @@ TASKS: dict[str, tuple[Callable[..., Any], bool]] = {
     "content_digest": (_task(".security_data:_digest_task", "CorruptContainer"), False),
     "sd_watermark": (_task(".watermark:_detect_task", "CorruptContainer"), False),
     "c2pa_read": (_task(".c2pa_manifest:_read_task", "CorruptContainer"), False),
+    "c2pa_sign": (_task(".c2pa_manifest:_sign_task", "C2paSigningError"), False),
     "perth_decode": (_stream_task(".perth_watermark:_decode_task", "CorruptContainer"), True),
 }

@@ -306,3 +306,18 @@ def test_c2pa_is_read_in_the_worker_and_a_crash_there_only_costs_that_section(
     monkeypatch.setattr(isolation, "_FAULT", None)
     again = inspect(signed)
     assert again["c2pa"]["state"] in ("Valid", "Trusted") and again["errors"] == []
+
+
+def test_c2pa_signing_runs_in_the_worker_and_a_crash_leaves_no_file(
+        media: dict[str, Path], pki: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from synthwatch.provenance.c2pa_manifest import sign_c2pa
+
+    out = tmp_path / "out"
+    out.mkdir()
+    monkeypatch.setattr(isolation, "_FAULT", "crash")
+    with pytest.raises(DecodeResourceError, match="SIGSEGV"):
+        sign_c2pa(media["jpeg"], out / "signed.jpg", pki["signer"], digital_source_type="trainedAlgorithmicMedia")
+    assert _leftovers(out) == []
+    monkeypatch.setattr(isolation, "_FAULT", None)
+    result = sign_c2pa(media["jpeg"], out / "signed.jpg", pki["signer"], digital_source_type="trainedAlgorithmicMedia")
+    assert result["present"] is True and _leftovers(out) == ["signed.jpg"]
