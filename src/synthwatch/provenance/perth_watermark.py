@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from synthwatch.errors import MediaTooLarge, ModelIntegrityError, ModelLoadError, ModelNotInstalled
+from synthwatch.types import MediaKind
 
 from .._hashing import sha256_file
 from .errors import CorruptContainer, UnsupportedCarrier
@@ -246,8 +247,14 @@ def _decode_task(path: str, max_seconds: float, max_values: int, mono: bool) -> 
     values in all is :class:`MediaTooLarge`."""
     import av
 
-    try:
-        with av.open(os.fspath(path)) as c:
+    from synthwatch.media.sniff import demuxer_for, sniff
+
+    try:  # the sniffed demuxer, forced, and local-only nested opens (as the scan decoders)
+        sniffed = sniff(path)
+        fmt = sniffed.format
+        if sniffed.kind not in (MediaKind.AUDIO, MediaKind.VIDEO):
+            raise UnsupportedCarrier(f"{fmt} files have no audio stream")
+        with av.open(os.fspath(path), format=demuxer_for(fmt), options={"protocol_whitelist": "file"}) as c:
             if not c.streams.audio:
                 raise UnsupportedCarrier("the file has no audio stream")
             s = c.streams.audio[0]

@@ -181,8 +181,10 @@ def _digest_task(path: str, fmt: str) -> str:
         return "sm3:" + h.hexdigest()
     import av
 
-    try:
-        with av.open(os.fspath(path)) as c:
+    from synthwatch.media.sniff import demuxer_for
+
+    try:  # the sniffed demuxer, forced, and local-only nested opens (as the scan decoders)
+        with av.open(os.fspath(path), format=demuxer_for(fmt), options={"protocol_whitelist": "file"}) as c:
             n = 0
             for packet in c.demux():
                 if packet.size:
