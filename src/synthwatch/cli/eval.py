@@ -79,6 +79,9 @@ def run(
     fps: Annotated[float, typer.Option("--fps", help="video frames sampled per second")] = 1.0,
     max_frames: Annotated[int, typer.Option("--max-frames", help="most frames per video (spread over it); 0 = no cap")] = 32,
     frame_agg: Annotated[str, typer.Option("--frame-agg", help="frame scores -> video score: mean, max, median, topq")] = "mean",
+    exact_frames: Annotated[bool, typer.Option(
+        "--exact-frames", help="score video frames exactly like pictures (by default they are scored as "
+        "`synthwatch scan` scores them: clip-probe with token merging, see docs/models/clip-probe.md)")] = False,
     group_agg: Annotated[str, typer.Option("--group-agg", help="item scores -> group score: mean, max, median, topq")] = "mean",
     faces: Annotated[str, typer.Option("--faces", help="face detectors: detect faces first, or 'aligned' when the "
                                        "inputs are aligned face crops")] = "detect",
@@ -113,6 +116,7 @@ def run(
             calibrate_method=calibrate_method, splits=splits, audio_windows=audio_windows,
             window_s=settings.sampling.audio_window_s, sample_rate=settings.sampling.audio_sample_rate, fps=fps,
             max_frames=max_frames or None, frame_agg=frame_agg, group_agg=group_agg, faces=faces,
+            frame_token_merging=0 if exact_frames else settings.sampling.frame_token_merging,
             face_detector=face_detector, batch_size=batch_size, n_boot=bootstrap, seed=seed, limit=limit,
             dedupe=not no_dedupe, asv_error_rates=_asv(asv_scores, asv_rates),
             asv_scores_file=str(asv_scores) if asv_scores else (f"fixed rates {asv_rates}" if asv_rates else None),

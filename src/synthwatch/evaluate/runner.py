@@ -58,7 +58,7 @@ import numpy as np
 
 from .. import __version__
 from .._hashing import sha256_file
-from ..config import Limits
+from ..config import FRAME_TOKEN_MERGING, Limits
 from ..detectors import registry
 from ..detectors.base import Detector
 from ..errors import ConfigError, DetectorError, MediaError, ModelError, ModelNotInstalled
@@ -100,6 +100,9 @@ class EvalConfig:
     max_frames: int | None = 32
     frame_agg: str = "mean"
     group_agg: str = "mean"
+    #: video frames are scored as ``synthwatch scan`` scores them: detectors that support it
+    #: (clip-probe) merge this many token pairs per block on frames; 0 = exactly like pictures
+    frame_token_merging: int = FRAME_TOKEN_MERGING
     faces: str = "detect"  # detect | aligned
     face_detector: str = "centerface"
     batch_size: int = 16
@@ -287,8 +290,19 @@ class _Batcher:
         self.slot = slot
         self.batch_size = batch_size
         self.pending: list[tuple[Key, int, int, np.ndarray]] = []  # key, picture/window index, face index
+        self.pending_frames: list[tuple[Key, int, int, np.ndarray]] = []  # raw video frames (detect_frames)
+        self.token_merging = 0
         self.out: dict[Key, list[tuple[int, int, float]]] = defaultdict(list)
         self.errors: dict[Key, tuple[str, str]] = {}
+
+    def submit_frame(self, key: Key, sub: int, raw: np.ndarray) -> None:
+        """A raw video frame, scored the way the scanner scores frames (``detect_frames``)."""
+        if key in self.errors:
+            return
+        self.pending_frames.append((key, sub, 0, raw))
+        if len(self.pending_frames) >= self.batch_size:
+            batch, self.pending_frames = self.pending_frames, []
+            self._detect(batch, frames=True)
 
     def submit(self, key: Key, sub: int, face: int, raw: np.ndarray) -> None:
         det = self.slot.detector
@@ -307,12 +321,16 @@ class _Batcher:
         if len(self.pending) >= self.batch_size:
             self.flush()
 
-    def _detect(self, batch: list[tuple[Key, int, int, np.ndarray]]) -> None:
+    def _detect(self, batch: list[tuple[Key, int, int, np.ndarray]], frames: bool = False) -> None:
         det = self.slot.detector
         assert det is not None
         t0 = time.perf_counter()
         try:
-            scores = np.asarray(det.detect(np.stack([b[3] for b in batch])), dtype=np.float64)
+            if frames:
+                raw = det.detect_frames([b[3] for b in batch], token_merging=self.token_merging)
+            else:
+                raw = det.detect(np.stack([b[3] for b in batch]))
+            scores = np.asarray(raw, dtype=np.float64)
             if scores.shape != (len(batch),) or not np.all(np.isfinite(scores)):
                 raise DetectorError(f"{self.slot.name} returned scores of shape {scores.shape} "
                                     f"(finite: {bool(np.all(np.isfinite(scores)))}) for {len(batch)} inputs")
@@ -324,7 +342,7 @@ class _Batcher:
                 self.errors[batch[0][0]] = (exc.code, str(exc))
                 return
             for b in batch:  # isolate the input(s) the detector refuses
-                self._detect([b])
+                self._detect([b], frames)
             return
         dt = time.perf_counter() - t0
         for b, s in zip(batch, scores, strict=True):
@@ -336,6 +354,9 @@ class _Batcher:
         if self.pending:
             batch, self.pending = self.pending, []
             self._detect(batch)
+        if self.pending_frames:
+            batch, self.pending_frames = self.pending_frames, []
+            self._detect(batch, frames=True)
 
 
 @dataclass
@@ -356,6 +377,9 @@ class _Scorer:
         self.cfg = cfg
         self.slots = [s for s in slots if s.detector is not None]
         self.batchers = {s.name: _Batcher(s, cfg.batch_size) for s in self.slots}
+        for s in self.slots:  # frames as the scanner scores them, where the detector differs on frames
+            if s.detector is not None and s.detector.frame_variant(cfg.frame_token_merging):
+                self.batchers[s.name].token_merging = cfg.frame_token_merging
         self.tmp = tmp
         self.hook = hook
         self.decode_s: dict[str, float] = defaultdict(float)
@@ -375,9 +399,13 @@ class _Scorer:
         return [s for s in self.slots if s.modality == modality]
 
     # ---------------------------------------------------------------- pictures
-    def _picture(self, key: Key, sub: int, img: np.ndarray, state: _ItemState) -> None:
+    def _picture(self, key: Key, sub: int, img: np.ndarray, state: _ItemState, frame: bool = False) -> None:
         for slot in self._by_modality("image"):
-            self.batchers[slot.name].submit(key, sub, 0, img)
+            batcher = self.batchers[slot.name]
+            if frame and batcher.token_merging > 0:
+                batcher.submit_frame(key, sub, img)
+            else:
+                batcher.submit(key, sub, 0, img)
         faces = self._by_modality("face")
         if not faces:
             return
@@ -526,7 +554,7 @@ class _Scorer:
                     t1 = time.perf_counter()
                     img = cond.apply_picture(frame.image)
                     self.perturb_s += time.perf_counter() - t1
-                    self._picture((idx, cond.name), n, img, state)
+                    self._picture((idx, cond.name), n, img, state, frame=True)
                 n += 1
                 if self.cfg.max_frames and n >= self.cfg.max_frames:
                     break
@@ -559,7 +587,7 @@ class _Scorer:
             try:
                 for frame in frames:
                     img = cond.apply_picture(frame.image, ops=after)
-                    self._picture((idx, cond.name), n, img, state)
+                    self._picture((idx, cond.name), n, img, state, frame=True)
                     n += 1
                     if self.cfg.max_frames and n >= self.cfg.max_frames:
                         break
@@ -876,6 +904,8 @@ def run_eval(dataset: Dataset, cfg: EvalConfig, *, store: ModelStore, hook: Hook
             "card": {"threshold": slot.threshold if slot.detector is not None else None,
                      "threshold_source": slot.threshold_source or None},
             "calibration": None, "speed": None, "conditions": [], "failures": [], "n_failures": 0,
+            "frame_variant": slot.detector.frame_variant(cfg.frame_token_merging) if slot.detector is not None
+            else None,
         }
         det_blocks.append(block)
         if slot.detector is None:

@@ -173,6 +173,55 @@ def test_video_frames_audio_track_and_video_conditions(test_detectors: None, tmp
     assert img["speed"]["media_s"] == pytest.approx(2 * 2 * 2.0 + 1.0, abs=0.3)
 
 
+def test_video_frames_are_scored_as_the_scanner_scores_them_unless_exact(
+        test_detectors: None, make_image_set: Callable[..., Path], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A detector with a different frame path (as clip-probe's token merging) is scored through it
+    on video frames by default and the results say so; pictures never are; frame_token_merging=0
+    scores frames like pictures."""
+    import evalkit
+
+    from synthwatch.detectors import registry
+    from synthwatch.detectors.base import DetectorInfo
+
+    class FastFrames(evalkit.HFImage):
+        info = DetectorInfo(name="test-fast-frames", version="1", modality="image", model=None,
+                            input_spec=dict(evalkit.HFImage.info.input_spec))
+        calls: list[int] = []
+
+        def detect_frames(self, frames: list[np.ndarray], *, token_merging: int = 0) -> np.ndarray:
+            if token_merging <= 0:
+                return super().detect_frames(frames)
+            FastFrames.calls.append(token_merging)
+            return np.full(len(frames), 0.25, dtype=np.float32)
+
+        def frame_variant(self, token_merging: int = 0) -> str | None:
+            return f"approximate frames r={token_merging}" if token_merging > 0 else None
+
+    monkeypatch.setattr(evalkit, "FastFrames", FastFrames, raising=False)
+    monkeypatch.setitem(registry.BUILTIN, "test-fast-frames", "evalkit:FastFrames")
+    monkeypatch.setattr(registry, "_cache", {})
+    root = tmp_path / "videos"
+    for i in range(2):
+        write_video(root / "real" / f"r{i}.mp4", [smooth_image(10 * i + k, (64, 48)) for k in range(8)])
+        write_video(root / "fake" / "x" / f"f{i}.mp4", [textured_image(10 * i + k, 0.5, (64, 48)) for k in range(8)])
+    store = ModelStore(tmp_path / "store")
+    ds = load_dataset(str(root))
+    fast = run_eval(ds, EvalConfig(detectors=["test-fast-frames"], fps=4.0, max_frames=3, n_boot=0), store=store)
+    det = fast.results["detectors"][0]
+    assert det["frame_variant"] == "approximate frames r=12" and FastFrames.calls
+    assert cond(fast.results, "test-fast-frames", "clean")["item_level"]["score_mean"] == {"real": 0.25, "fake": 0.25}
+    exact = run_eval(ds, EvalConfig(detectors=["test-fast-frames"], fps=4.0, max_frames=3, n_boot=0,
+                                    frame_token_merging=0), store=store)
+    assert exact.results["detectors"][0]["frame_variant"] is None
+    assert cond(exact.results, "test-fast-frames", "clean")["item_level"]["auc"]["value"] == 1.0
+    FastFrames.calls.clear()
+    pictures = run_eval(load_dataset(str(make_image_set(n=4))), EvalConfig(detectors=["test-fast-frames"], n_boot=0),
+                        store=store)
+    assert not FastFrames.calls  # pictures never take the frame path
+    assert cond(pictures.results, "test-fast-frames", "clean")["counts"]["scored"] == 8
+
+
 def test_face_detectors_on_aligned_crops_and_without_a_face_model(
         test_detectors: None, make_image_set: Callable[..., Path], tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
