@@ -53,7 +53,7 @@ def test_a_graph_that_is_not_the_clip_export_is_refused() -> None:
 @pytest.fixture(scope="module")
 def encoder_bytes(model_store) -> bytes:  # type: ignore[no-untyped-def]
     try:
-        return model_store.verified_path(MODEL).read_bytes()  # type: ignore[no-any-return]
+        return model_store.verified_bytes(MODEL)  # type: ignore[no-any-return]
     except ModelNotInstalled:
         pytest.skip(f"{MODEL} is not installed in the test store (run `synthwatch models setup`)")
 

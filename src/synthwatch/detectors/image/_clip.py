@@ -153,13 +153,12 @@ class ClipEncoder:
 
         ``token_merging`` > 0 rewrites the verified graph in memory with token merging
         (:mod:`._tome`, that many pairs per block); such an encoder returns only ``image_embeds``."""
-        path = store.verified_path(name, file)
         if token_merging <= 0:
-            return cls(create_session(path, threads=threads))
+            return cls(create_session(store.verified_path(name, file), threads=threads))
         from ._tome import tome_bytes
 
-        try:
-            graph = tome_bytes(path.read_bytes(), token_merging)
+        try:  # the bytes rewritten are the bytes hashed: read once
+            graph = tome_bytes(store.verified_bytes(name, file), token_merging)
         except ValueError as exc:
             raise ModelLoadError(f"{name}: token merging cannot be applied to this encoder: {exc}") from exc
         return cls(create_session(graph, threads=threads))
