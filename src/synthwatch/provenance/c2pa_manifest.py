@@ -13,7 +13,6 @@ manifest (that is the point).
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import os
@@ -255,28 +254,19 @@ def sign_c2pa(src: str | os.PathLike[str], dst: str | os.PathLike[str], signer: 
         "assertions": [{"label": "c2pa.actions", "data": {"actions": [entry]}}],
     }
     from . import isolation
+    from ._transcode import temp_output
 
-    tmp = f"{dst}.c2pa-tmp"
     what = "signing the C2PA manifest into the copy"
-    try:
+    with temp_output(dst, os.path.splitext(os.fspath(dst))[1]) as tmp:  # removed unless moved into place
         isolation.checked(isolation.run("c2pa_sign", {
             "src": os.fspath(src), "tmp": tmp, "mime": mime, "manifest": manifest, "alg": signer.alg,
             "cert_chain_pem": signer.cert_chain_pem, "private_key_pem": signer.private_key_pem,
             "ta_url": signer.ta_url, "trust_anchors": trust_anchors, "edit": bool(parent["present"])},
             what=what, transcode=True), {"bytes": int}, what)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    try:
         result = read_c2pa(tmp, fmt=fmt, trust_anchors=trust_anchors)
         if not result["present"] or result["state"] == "Invalid":
             raise C2paSigningError(f"the signed copy does not validate: {result['failures']}")
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    os.replace(tmp, dst)
+        os.replace(tmp, dst)
     return result
 
 

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -366,15 +365,12 @@ def embed_file(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> dict
         raise UnsupportedCarrier("Perth embedding writes .wav or .flac files")
     x, rate = _decode_audio(src, MAX_EMBED_SECONDS, mono=False)
     y = get_watermarker().embed(x, rate)
-    dst_dir = os.path.dirname(os.path.abspath(dst)) or "."
-    fd, tmp = tempfile.mkstemp(prefix=".synthwatch-perth-", suffix=ext, dir=dst_dir)
-    os.close(fd)
-    try:
-        sf.write(tmp, y.T, rate, subtype="PCM_16" if ext == ".wav" else "PCM_24")
-        os.replace(tmp, dst)
-    except (sf.LibsndfileError, RuntimeError, ValueError, OSError) as exc:
-        raise CorruptContainer(f"cannot write {os.fspath(dst)!s}: {exc}") from exc
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    from ._transcode import temp_output
+
+    with temp_output(dst, ext) as tmp:  # removed unless moved into place
+        try:
+            sf.write(tmp, y.T, rate, subtype="PCM_16" if ext == ".wav" else "PCM_24")
+            os.replace(tmp, dst)
+        except (sf.LibsndfileError, RuntimeError, ValueError, OSError) as exc:
+            raise CorruptContainer(f"cannot write {os.fspath(dst)!s}: {exc}") from exc
     return {"name": NAME, "sample_rate": rate, "channels": int(y.shape[0]), "seconds": y.shape[1] / rate}
