@@ -79,7 +79,6 @@ def tome_model(model: Any, r: int) -> Any:
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    sched = token_schedule(r)
     per_block = merges(r)
     m = onnx.ModelProto()
     m.CopyFrom(model)
@@ -105,6 +104,9 @@ def tome_model(model: Any, r: int) -> Any:
     ax1 = const("/tome/axis1", np.array([1], dtype=np.int64))
     ax2 = const("/tome/axis2", np.array([2], dtype=np.int64))
     onehot_vals = const("/tome/onehot_values", np.array([0.0, 1.0], dtype=np.float32))
+    starts0 = const("/tome/start0", np.array([0], dtype=np.int64))
+    starts1 = const("/tome/start1", np.array([1], dtype=np.int64))
+    step2 = const("/tome/step2", np.array([2], dtype=np.int64))
 
     # new nodes to insert after the node producing a tensor, and softmax inputs to replace
     after: dict[str, list[Any]] = {}
@@ -120,9 +122,9 @@ def tome_model(model: Any, r: int) -> Any:
             helper.make_node("Add", [nxt["logits"], log_sizes], [biased], name=biased + "_node"))
         rename_inputs[(nxt["softmax"], nxt["logits"])] = biased
 
+    n_tok = TOKENS  # tokens entering block i (see token_schedule)
     for i in range(LAYERS):
         nm = _names(i)
-        n_tok = sched[i]
         r_i = per_block[i]
         if r_i == 0:
             if log_s and i + 1 < LAYERS:
@@ -147,10 +149,7 @@ def tome_model(model: Any, r: int) -> Any:
         k = nm["keys"]
         kn = node("Div", [k, node("Add", [node("ReduceL2", [k], "knorm", axes=[2], keepdims=1), eps], "knorm_eps")],
                   "keys_unit")
-        starts0 = const(p + "s0", np.array([0], dtype=np.int64))
-        starts1 = const(p + "s1", np.array([1], dtype=np.int64))
         ends = const(p + "end", np.array([n_tok], dtype=np.int64))
-        step2 = const(p + "step2", np.array([2], dtype=np.int64))
         ka = node("Slice", [kn, starts0, ends, ax1, step2], "ka")
         kb = node("Slice", [kn, starts1, ends, ax1, step2], "kb")
         scores = node("MatMul", [ka, node("Transpose", [kb], "kbT", perm=[0, 2, 1])], "scores")
@@ -163,8 +162,8 @@ def tome_model(model: Any, r: int) -> Any:
                                       [p + "order_val", p + "order"], name=p + "order_node", axis=1, largest=1,
                                       sorted=1))
         order = p + "order"
-        src_idx = node("Slice", [order, const(p + "r0", np.array([0], dtype=np.int64)),
-                                 const(p + "r1", np.array([r_i], dtype=np.int64)), ax1], "src_idx")  # [B, r]
+        src_idx = node("Slice", [order, starts0, const(p + "r1", np.array([r_i], dtype=np.int64)), ax1],
+                       "src_idx")  # [B, r]
         unm_idx = node("Slice", [order, const(p + "u0", np.array([r_i], dtype=np.int64)),
                                  const(p + "u1", np.array([na], dtype=np.int64)), ax1], "unm_idx")
         # keep the unmerged A tokens in their original order (class token first)
@@ -209,6 +208,7 @@ def tome_model(model: Any, r: int) -> Any:
                     if inp == x:
                         rename_inputs[(n.name, x)] = new_x
         sizes = new_s
+        n_tok -= r_i
         if i + 1 < LAYERS:
             bias_next(i, log_s)
 
