@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from ...detectors.image._clip import CLIP_SIZE, ClipEncoder, clip_preprocess
+from ...detectors.image.sw_image import normalise_crop
 from ...evaluate import metrics as M
 from ...models.store import ModelStore
 from .data import Source, load_sources
@@ -38,13 +39,6 @@ FEATURES = ("embed", "cls")
 N_VIEWS = 11  # whole, 9 grid crops, half-resolution centre
 
 
-def _norm(crop: np.ndarray) -> np.ndarray:
-    from ...detectors.image._clip import CLIP_MEAN, CLIP_STD
-
-    x = np.transpose(crop.astype(np.float32) / 255.0, (2, 0, 1))
-    return np.ascontiguousarray((x - CLIP_MEAN) / CLIP_STD, dtype=np.float32)
-
-
 def views(image: np.ndarray) -> np.ndarray:
     """float32 [11, 3, 224, 224]: whole view, the 3 x 3 native grid (row-major), halved centre."""
     from PIL import Image
@@ -55,11 +49,11 @@ def views(image: np.ndarray) -> np.ndarray:
     out = [clip_preprocess(image)]
     for y in np.linspace(0, h - CLIP_SIZE, 3).astype(int):
         for x in np.linspace(0, w - CLIP_SIZE, 3).astype(int):
-            out.append(_norm(image[y:y + CLIP_SIZE, x:x + CLIP_SIZE]))
+            out.append(normalise_crop(image[y:y + CLIP_SIZE, x:x + CLIP_SIZE]))
     half = np.asarray(Image.fromarray(image).reduce(2))
     hh, ww = half.shape[:2]
     top, left = (hh - CLIP_SIZE) // 2, (ww - CLIP_SIZE) // 2
-    out.append(_norm(half[top:top + CLIP_SIZE, left:left + CLIP_SIZE]))
+    out.append(normalise_crop(half[top:top + CLIP_SIZE, left:left + CLIP_SIZE]))
     return np.stack(out)
 
 
