@@ -103,7 +103,7 @@ class Detector(ABC):
         unless the detector can trade exactness for speed on frames (``token_merging`` > 0: a
         transformer encoder merges that many token pairs per block); it then says how in
         :meth:`frame_variant`."""
-        return self.detect(np.stack([self.preprocess(f) for f in frames]))
+        return self.score(frames, batch_size=max(1, len(frames)))
 
     def frame_variant(self, token_merging: int = 0) -> str | None:
         """How :meth:`detect_frames` differs from :meth:`detect` with these options (None: it does not)."""
