@@ -13,7 +13,6 @@ place the error tree becomes exit codes. For ``scan``:
 from __future__ import annotations
 
 import glob
-import json
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -109,7 +108,9 @@ def scan(
     """Scan images, audio and video for synthetic media."""
     from ..config import get_settings
     from ..pipeline.scan import Scanner
-    from ..pipeline.timeline import ThumbnailCollector, draw_timeline
+    from ..render.tables import error_line, scan_table
+    from ..render.text import printable, write_json, write_jsonl
+    from ..render.timeline import ThumbnailCollector, draw_timeline
 
     try:
         settings = get_settings(**({"home": home} if home else {}))
@@ -142,9 +143,10 @@ def scan(
             def hook(step: str, info: dict[str, Any], _f: Path = f) -> None:
                 if step in ("frames", "audio"):
                     total = info.get("total")
-                    bar.update(overall, step=f"{_f.name}: {step} {info['done']}" + (f"/{total}" if total else ""))
+                    bar.update(overall, step=f"{escape(printable(_f.name))}: {step} {info['done']}"
+                               + (f"/{total}" if total else ""))
                 elif step == "probe":
-                    bar.update(overall, step=f"{_f.name}: probing")
+                    bar.update(overall, step=f"{escape(printable(_f.name))}: probing")
 
             collector = ThumbnailCollector(hook) if timeline else None
             report = scanner.scan(f, hook=collector or hook, declared_ai=declared_ai)
@@ -152,51 +154,23 @@ def scan(
             reports.append(report)
             if report.error:
                 errors = True
-                console.print(f"[red]error[/red] {escape(str(f))}: {report.error.code}: {escape(report.error.message)}")
+                console.print(error_line(str(f), report.error.code, report.error.message), soft_wrap=True)
             elif str(report.verdict.label) == "likely_synthetic":
                 synthetic = True
             if jsonl:
-                out.print(json.dumps(report.to_dict(), ensure_ascii=False), soft_wrap=True)
+                write_jsonl(report.to_dict())
             if timeline and report.error is None:
                 target = timeline if len(files) == 1 else timeline.with_name(f"{timeline.stem}-{f.stem}{timeline.suffix}")
                 draw_timeline(report, target, collector.frames if collector else None)
-                console.print(f"timeline written to {target}")
+                console.print(f"timeline written to {escape(printable(target))}", highlight=False)
         bar.update(overall, step="done")
 
     if json_out:
-        out.print(json.dumps([r.to_dict() for r in reports], ensure_ascii=False, indent=2), soft_wrap=True)
+        write_json([r.to_dict() for r in reports])
     elif not jsonl:
-        _render_table(reports)
+        out.print(scan_table(reports))
     code = (EXIT_SYNTHETIC if synthetic else 0) | (EXIT_ITEM_ERRORS if errors else 0)
     raise typer.Exit(code)
-
-
-def _render_table(reports: list[Any]) -> None:
-    colours = {"likely_synthetic": "red", "inconclusive": "yellow", "likely_authentic": "green",
-               "not_applicable": "dim"}
-    table = Table(title="synthwatch scan", show_lines=False)
-    for col in ("file", "kind", "verdict", "score", "evidence", "notes"):
-        table.add_column(col, overflow="fold")
-    for r in reports:
-        kind = str(r.media.kind) if r.media else "?"
-        if r.error:
-            table.add_row(Path(r.source).name, kind, "[red]error[/red]", "", r.error.code, r.error.message[:120])
-            continue
-        label = str(r.verdict.label)
-        score = "" if r.verdict.score is None else f"{r.verdict.score:.2f}"
-        ev = []
-        for d in r.detectors:
-            if d.score is not None:
-                ev.append(f"{d.name} {d.score:.2f} (thr {d.threshold:.2f})")
-        applies = {"image": {"image", "face"}, "audio": {"audio"}, "video": {"image", "face", "audio"}}.get(kind, set())
-        na = sorted({f"{d.name}: {d.reason}" + (f" ({d.install_hint})" if d.install_hint else "")
-                     for d in r.detectors if d.score is None and d.reason and d.modality in applies})
-        notes = "; ".join(list(r.warnings) + na[:4] + ([f"+{len(na) - 4} more"] if len(na) > 4 else []))
-        if r.faces:
-            ev.append(f"{len(r.faces)} face track(s)")
-        table.add_row(Path(r.source).name, kind, f"[{colours.get(label, 'white')}]{label}[/]", score,
-                      "\n".join(ev) or "-", notes)
-    out.print(table)
 
 
 @app.command("detectors")

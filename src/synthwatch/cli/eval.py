@@ -259,9 +259,8 @@ def compare(
     changed: Annotated[bool, typer.Option("--changed", help="only the metrics whose value changed")] = False,
 ) -> None:
     """Show what changed between two results files (B - A)."""
-    import json
-
     from ..evaluate.report import compare_markdown, compare_results, jsonable, load_results
+    from ..render.text import write_json
 
     with _errors():
         cmp = compare_results(load_results(a), load_results(b))
@@ -272,7 +271,7 @@ def compare(
     if changed:
         cmp = {**cmp, "rows": [r for r in cmp["rows"] if r["delta"] is None or r["delta"] != 0.0]}
     if as_json:
-        _out.print_json(json.dumps(jsonable(cmp)))
+        write_json(jsonable(cmp))
         return
     if markdown:
         _out.print(compare_markdown(cmp), markup=False)

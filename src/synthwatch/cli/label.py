@@ -19,7 +19,6 @@ Exit codes:
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -28,17 +27,14 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ..errors import SynthwatchError
-from ..media.sniff import sniff
-from ..provenance import apply_label, inspect, load_rules
-from ..provenance.audible import add_audio_cue
-from ..provenance.c2pa_manifest import C2paSigner, read_c2pa, sign_c2pa
+from ..errors import ConfigError, SynthwatchError
+from ..provenance import inspect, load_rules
+from ..provenance.c2pa_manifest import C2paSigner
 from ..provenance.diff import diff_labels
-from ..provenance.rules import C2PA_SOURCE_TYPE_BY_LABEL
 from ..provenance.security_data import load_sm2_key
-from ..provenance.visible import burn_image_label
-from ..provenance.visible_video import MIN_SECONDS, burn_video_label
-from ..types import MediaKind
+from ..provenance.visible_video import MIN_SECONDS
+from ..provenance.workflow import describe_explicit, label_copy
+from ..render.text import cell, printable, write_json
 from ._exits import EXIT_CLEAN as EXIT_OK
 from ._exits import EXIT_FINDING, EXIT_ITEM_ERRORS, EXIT_USAGE
 from ._exits import fail as _fail
@@ -125,13 +121,14 @@ def check(
     except SynthwatchError as exc:
         _fail(exc)
     except (OSError, UnicodeDecodeError) as exc:
-        err.print(f"[red]error[/red]: cannot read trust anchors {escape(str(trust or sm2_trust))}: {escape(str(exc))}")
+        err.print(f"[red]error[/red]: cannot read trust anchors {escape(printable(trust or sm2_trust))}: "
+                  f"{escape(printable(exc))}")
         raise typer.Exit(EXIT_USAGE) from exc
     results: list[dict[str, Any]] = []
     code = EXIT_OK
     for f in files:
         if not f.is_file():
-            err.print(f"[red]error[/red]: no such file: {escape(str(f))}")
+            err.print(f"[red]error[/red]: no such file: {escape(printable(f))}")
             results.append({"path": str(f), "error": {"code": "not_found", "message": "no such file"}})
             code = EXIT_ITEM_ERRORS
             continue
@@ -143,40 +140,19 @@ def check(
                 not r["aigc"]["valid"] or (r["aigc"]["label"] or {}).get("security", {}).get("verified") is False):
             code = max(code, EXIT_FINDING)
     if as_json:
-        out.print_json(json.dumps(results, ensure_ascii=False))
+        write_json(results)
     else:
         for r in results:
-            t = Table(title=r["path"], show_header=False, title_justify="left")
+            t = Table(title=cell(r["path"]), show_header=False, title_justify="left")
             t.add_column("signal", style="bold", no_wrap=True)
             t.add_column("value", overflow="fold")
             if "aigc" in r:
                 for k, v in _signal_rows(r):
-                    t.add_row(k, v)
+                    t.add_row(k, cell(v))
             else:
-                t.add_row("error", f"{r['error']['code']}: {r['error']['message']}")
+                t.add_row("error", cell(f"{r['error']['code']}: {r['error']['message']}"))
             out.print(t)
     raise typer.Exit(code)
-
-
-def _explicit(file: Path, tmp: Path, *, seconds: float, throughout: bool, placement: str,
-              at_end: bool) -> dict[str, Any]:
-    """Add the explicit notice that fits the medium; what was added, as a dict."""
-    kind = sniff(file).kind
-    if kind is MediaKind.VIDEO:
-        return {"medium": "video", **burn_video_label(file, tmp, seconds=seconds, throughout=throughout).to_dict()}
-    if kind is MediaKind.AUDIO:
-        return {"medium": "audio", **add_audio_cue(file, tmp, placement=placement, at_end=at_end).to_dict()}
-    return {"medium": "image", **burn_image_label(file, tmp).to_dict()}
-
-
-def _describe_visible(v: dict[str, Any]) -> str:
-    if v["medium"] == "audio":
-        return (f"audible cue {v['cue']!r} ({v['placement']}{', also at the end' if v['at_end'] else ''}), "
-                f"{v['cue_seconds']:.2f} s, {v['codec']} {v['sample_rate']} Hz")
-    where = "every frame" if v.get("throughout") else f"the first {v['seconds']:g} s" if v["medium"] == "video" \
-        else "the image"
-    return (f"visible notice {' / '.join(v['text'])!r} on {where}: {v['text_height_px']}px high "
-            f"({v['ratio']:.1%} of the shorter side), font {v['font']} ({v['font_licence']})")
 
 
 @app.command()
@@ -215,15 +191,6 @@ def apply(
     as_json: JsonOpt = False,
 ) -> None:
     """Write this platform's implicit label into a copy of FILE (one label, read back to confirm)."""
-    if (producer is None) == (propagator is None):
-        err.print("[red]error[/red]: give exactly one of --producer or --propagator")
-        raise typer.Exit(EXIT_USAGE)
-    if label is not None and label not in ("1", "2", "3"):
-        err.print("[red]error[/red]: --label must be 1, 2 or 3")
-        raise typer.Exit(EXIT_USAGE)
-    if cue_placement not in ("prepend", "mix"):
-        err.print("[red]error[/red]: --cue-placement must be prepend or mix")
-        raise typer.Exit(EXIT_USAGE)
     if (c2pa_cert is None) != (c2pa_key is None):
         err.print("[red]error[/red]: give both --c2pa-cert and --c2pa-key (or neither)")
         raise typer.Exit(EXIT_USAGE)
@@ -233,51 +200,35 @@ def apply(
             if c2pa_cert is not None and c2pa_key is not None else None
         anchors = trust.read_text(encoding="ascii") if trust is not None else None
     except SynthwatchError as exc:
-        err.print(f"[red]error:[/red] {escape(str(exc))} ({exc.code})")
+        err.print(f"[red]error:[/red] {escape(printable(exc))} ({exc.code})")
         raise typer.Exit(EXIT_USAGE) from exc
     except (OSError, UnicodeDecodeError) as exc:
-        err.print(f"[red]error[/red]: cannot read a key, certificate or trust file: {escape(str(exc))}")
+        err.print(f"[red]error[/red]: cannot read a key, certificate or trust file: {escape(printable(exc))}")
         raise typer.Exit(EXIT_USAGE) from exc
-    drawn: dict[str, Any] | None = None
-    c2pa_result: dict[str, Any] | None = None
-    tmp_visible = out_path.with_name(f".{out_path.name}.visible{out_path.suffix}")
-    tmp_label = out_path.with_name(f".{out_path.name}.label{out_path.suffix}")
     try:
-        source = file
-        if visible:
-            drawn = _explicit(file, tmp_visible, seconds=visible_seconds, throughout=throughout,
-                              placement=cue_placement, at_end=cue_at_end)
-            source = tmp_visible
-        labelled = tmp_label if signer is not None else out_path
-        reading = apply_label(source, labelled, producer=producer, propagator=propagator, label=label,
-                              security_key=key)
-        if signer is not None:
-            source_type = c2pa_source_type or C2PA_SOURCE_TYPE_BY_LABEL.get(reading.label.label)
-            if source_type is None and not read_c2pa(labelled, trust_anchors=anchors)["present"]:
-                err.print(f"[red]error[/red]: Label {reading.label.label} establishes no digital source type and "
-                          "a new C2PA manifest must state one: give --c2pa-source-type")
-                raise typer.Exit(EXIT_USAGE)
-            c2pa_result = sign_c2pa(labelled, out_path, signer, digital_source_type=source_type,
-                                    trust_anchors=anchors)
+        done = label_copy(file, out_path, producer=producer, propagator=propagator, label=label, visible=visible,
+                          visible_seconds=visible_seconds, throughout=throughout, cue_placement=cue_placement,
+                          cue_at_end=cue_at_end, security_key=key, c2pa_signer=signer,
+                          c2pa_source_type=c2pa_source_type, trust_anchors=anchors)
+    except ConfigError as exc:  # usage: option values the workflow refuses
+        err.print(f"[red]error[/red]: {escape(printable(exc))}")
+        raise typer.Exit(EXIT_USAGE) from exc
     except SynthwatchError as exc:
         _fail(exc)
-    finally:
-        tmp_visible.unlink(missing_ok=True)
-        tmp_label.unlink(missing_ok=True)
+    reading, drawn, c2pa_result = done.reading, done.visible, done.c2pa
     if as_json:
-        payload = {"path": str(out_path), **reading.to_dict(), "visible": drawn, "c2pa": c2pa_result}
-        out.print_json(json.dumps(payload, ensure_ascii=False))
+        write_json(done.to_dict())
     else:
-        out.print(f"wrote {out_path}: Label {reading.label.label} via {reading.carrier}")
-        out.print(reading.label.to_json())
+        out.print(cell(f"wrote {out_path}: Label {reading.label.label} via {reading.carrier}"))
+        out.print(cell(reading.label.to_json()))
         if drawn is not None:
-            out.print(_describe_visible(drawn))
+            out.print(cell(describe_explicit(drawn)))
         if reading.security.present:
-            out.print(f"security data: {reading.security.reason}")
+            out.print(cell(f"security data: {reading.security.reason}"))
         if c2pa_result is not None:
             types = ", ".join(c2pa_result["digital_source_types"]) or "none"
-            out.print(f"C2PA manifest signed by {c2pa_result['signer']['common_name']}: {c2pa_result['state']}, "
-                      f"digital source type {types}")
+            out.print(cell(f"C2PA manifest signed by {c2pa_result['signer']['common_name']}: "
+                           f"{c2pa_result['state']}, digital source type {types}"))
 
 
 @app.command()
@@ -292,7 +243,7 @@ def diff(
     except SynthwatchError as exc:
         _fail(exc)
     if as_json:
-        out.print_json(json.dumps(result, ensure_ascii=False))
+        write_json(result)
     else:
         colour = "red" if result["violation"] else "green"
         out.print(f"[{colour}]{result['status']}[/{colour}]: {result['meaning']}")
@@ -301,6 +252,6 @@ def diff(
             for col in ("field", "old", "new"):
                 t.add_column(col, overflow="fold")
             for c in result["changed"]:
-                t.add_row(c["field"], c["old"], c["new"])
+                t.add_row(cell(c["field"]), cell(c["old"]), cell(c["new"]))
             out.print(t)
     raise typer.Exit(EXIT_FINDING if result["violation"] else EXIT_OK)

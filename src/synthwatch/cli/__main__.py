@@ -1,0 +1,5 @@
+"""``python -m synthwatch.cli``: the same as the ``synthwatch`` command."""
+
+from . import main
+
+main()
