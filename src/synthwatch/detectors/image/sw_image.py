@@ -29,7 +29,7 @@ uses, in order):
 ``preprocess`` packs the two encoder inputs and the hand-crafted vectors into one float32 vector
 (layout in ``info.input_spec``; parts the loaded head does not read stay zero and cost nothing),
 so ``detect`` needs no image. ``detect`` runs the encoder one view
-at a time (the INT8 encoder is dynamically quantised: see :mod:`._clip`), builds the feature
+at a time (the encoder runs as a float32 graph with dequantised weights: see :mod:`._clip`), builds the feature
 vector and runs the head (standardisation, classifier and sigmoid inside the ONNX graph). The score
 is the head's probability, higher = more likely AI-generated; the threshold is the card's
 (calibrated on the validation split, never on reported data).
