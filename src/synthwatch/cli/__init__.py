@@ -174,23 +174,29 @@ def scan(
 
 
 @app.command("detectors")
-def list_detectors(home: Annotated[Path | None, typer.Option(envvar="SYNTHWATCH_HOME")] = None) -> None:
+def list_detectors(home: Annotated[Path | None, typer.Option(envvar="SYNTHWATCH_HOME")] = None,
+                   hidden: Annotated[bool, typer.Option("--hidden", help="Also list hidden detectors (the "
+                                                        "model-free debug detectors used by tests).")] = False
+                   ) -> None:
     """List registered detectors and whether their models are installed."""
     from ..config import get_settings
-    from ..detectors import registry
+    from ..detectors.registry import default_registry
     from ..models.store import ModelStore
+    from ..render.text import cell
 
     settings = get_settings(**({"home": home} if home else {}))
     store = ModelStore(settings.model_dir)
+    registry = default_registry()
     table = Table(title="detectors")
     for col in ("name", "version", "modality", "model", "default", "installed", "how to install"):
         table.add_column(col)
-    for name in registry.available():
+    for name in registry.names() if hidden else registry.available():
         info = registry.detector_class(name).info
         missing = registry.missing_models(name, store)
-        table.add_row(name, info.version, info.modality, info.model or "-", "yes" if info.default else "",
+        table.add_row(cell(name), cell(info.version), info.modality, cell(info.model or "-"),
+                      "yes" if info.default else ("hidden" if info.hidden else ""),
                       "[red]no[/]" if missing else "[green]yes[/]",
-                      "; ".join(store.install_hint(m) for m in missing))
+                      cell("; ".join(store.install_hint(m) for m in missing)))
     out.print(table)
 
 

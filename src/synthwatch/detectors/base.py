@@ -39,6 +39,8 @@ class DetectorInfo:
     default: bool = False  # used when the caller names no detectors
     description: str = ""
     requires: tuple[str, ...] = ()  # other store models it loads beside ``model`` (e.g. a shared encoder)
+    #: left out of listings and of ``all`` (the model-free debug detectors); selected only by name
+    hidden: bool = False
 
 
 class Detector(ABC):

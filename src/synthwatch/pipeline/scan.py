@@ -23,8 +23,8 @@ import numpy as np
 
 from .. import __version__
 from ..config import Limits, Sampling, Settings, get_settings
-from ..detectors import registry
 from ..detectors.base import Detector
+from ..detectors.registry import Registry, default_registry
 from ..errors import ModelError, ModelNotInstalled, SynthwatchError
 from ..models.store import ModelStore
 from ..types import (
@@ -95,13 +95,13 @@ class Scanner:
     """Loads the chosen detectors once and scans many items. Thread-safe."""
 
     def __init__(self, settings: Settings | None = None, *, detectors: Iterable[str] | None = None,
-                 store: ModelStore | None = None, face_detector: str = "centerface") -> None:
+                 store: ModelStore | None = None, face_detector: str = "centerface",
+                 registry: Registry | None = None) -> None:
         self.settings = settings or get_settings()
         self.store = store or ModelStore(self.settings.model_dir)
-        names = list(detectors) if detectors is not None else (self.settings.detectors or registry.default_names())
-        if names == ["all"]:
-            names = registry.available()
-        self._names = [registry.detector_class(n).info.name for n in names]  # raises UnknownDetector early
+        self.registry = registry or default_registry()
+        # raises UnknownDetector early
+        self._names = self.registry.resolve(detectors, self.settings.detectors)
         self._face_detector_name = face_detector
         self._lock = threading.Lock()
         self._slots: list[_Slot] | None = None
@@ -125,7 +125,7 @@ class Scanner:
                 return self._slots
             slots: list[_Slot] = []
             for name in self._names:
-                det = registry.create(name)
+                det = self.registry.create(name)
                 try:
                     det.load(self.store)
                     slots.append(_Slot(name, det))
@@ -403,7 +403,7 @@ class Scanner:
         all_segments: list[Segment] = []
         for slot in slots:
             det = slot.detector
-            cls_info = registry.detector_class(slot.name).info
+            cls_info = self.registry.detector_class(slot.name).info
             if det is None:
                 results.append(DetectorResult(cls_info.name, cls_info.version, cls_info.modality,
                                               DetectorStatus.NOT_APPLICABLE, reason=slot.missing_reason,

@@ -12,13 +12,26 @@ from synthwatch.detectors import registry
 
 
 @pytest.fixture
-def test_detectors(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def register_detector() -> Iterator[Callable[[str, str], None]]:
+    """``register_detector(name, "module:Class")`` adds a detector to the process-wide registry for
+    one test; it is removed afterwards."""
+    added: list[str] = []
+    reg = registry.default_registry()
+
+    def add(name: str, ref: str) -> None:
+        reg.register(name, ref, replace=True)
+        added.append(name)
+
+    yield add
+    for name in added:
+        reg.unregister(name)
+
+
+@pytest.fixture
+def test_detectors(register_detector: Callable[[str, str], None]) -> None:
     """Register the test detectors for one test (and forget them afterwards)."""
     for name, ref in TEST_DETECTORS.items():
-        monkeypatch.setitem(registry.BUILTIN, name, ref)
-    yield
-    for name in TEST_DETECTORS:
-        registry._cache.pop(name, None)
+        register_detector(name, ref)
 
 
 @pytest.fixture

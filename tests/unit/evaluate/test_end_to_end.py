@@ -175,13 +175,12 @@ def test_video_frames_audio_track_and_video_conditions(test_detectors: None, tmp
 
 def test_video_frames_are_scored_as_the_scanner_scores_them_unless_exact(
         test_detectors: None, make_image_set: Callable[..., Path], tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch: pytest.MonkeyPatch, register_detector: Callable[[str, str], None]) -> None:
     """A detector with a different frame path (as clip-probe's token merging) is scored through it
     on video frames by default and the results say so; pictures never are; frame_token_merging=0
     scores frames like pictures."""
     import evalkit
 
-    from synthwatch.detectors import registry
     from synthwatch.detectors.base import DetectorInfo
 
     class FastFrames(evalkit.HFImage):
@@ -199,8 +198,7 @@ def test_video_frames_are_scored_as_the_scanner_scores_them_unless_exact(
             return f"approximate frames r={token_merging}" if token_merging > 0 else None
 
     monkeypatch.setattr(evalkit, "FastFrames", FastFrames, raising=False)
-    monkeypatch.setitem(registry.BUILTIN, "test-fast-frames", "evalkit:FastFrames")
-    monkeypatch.setattr(registry, "_cache", {})
+    register_detector("test-fast-frames", "evalkit:FastFrames")
     root = tmp_path / "videos"
     for i in range(2):
         write_video(root / "real" / f"r{i}.mp4", [smooth_image(10 * i + k, (64, 48)) for k in range(8)])
@@ -224,10 +222,9 @@ def test_video_frames_are_scored_as_the_scanner_scores_them_unless_exact(
 
 def test_face_detectors_on_aligned_crops_and_without_a_face_model(
         test_detectors: None, make_image_set: Callable[..., Path], tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch: pytest.MonkeyPatch, register_detector: Callable[[str, str], None]) -> None:
     import evalkit
 
-    from synthwatch.detectors import registry
     from synthwatch.detectors.base import DetectorInfo
 
     class HFFace(evalkit.HFImage):
@@ -235,8 +232,7 @@ def test_face_detectors_on_aligned_crops_and_without_a_face_model(
                             input_spec=dict(evalkit.HFImage.info.input_spec))
 
     monkeypatch.setattr(evalkit, "HFFace", HFFace, raising=False)
-    monkeypatch.setitem(registry.BUILTIN, "test-hf-face", "evalkit:HFFace")
-    monkeypatch.setattr(registry, "_cache", {})
+    register_detector("test-hf-face", "evalkit:HFFace")
     ds = load_dataset(str(make_image_set(n=4)))
     store = ModelStore(tmp_path / "empty-store")
     aligned = run_eval(ds, EvalConfig(detectors=["test-hf-face"], faces="aligned", n_boot=0), store=store)

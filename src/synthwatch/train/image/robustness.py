@@ -4,13 +4,12 @@ evaluation harness (:mod:`synthwatch.evaluate`: the code behind ``synthwatch eva
 :func:`write_manifest` turns the shipped split list (``sw_image_splits.json``) into a CSV manifest
 of the ``val`` and ``heldout`` originals (columns ``path,label,group,split,source``; the source is
 the category), so that the harness reports each split on its own (its ``split`` breakdown). The
-equivalent command line, once ``sw-image`` is registered::
+equivalent command line::
 
     synthwatch eval --data MANIFEST.csv --detectors sw-image,clip-probe \\
         --perturb jpeg:95,jpeg:75,jpeg:50,resize:0.5,crop:0.8,social --out OUT
 
-:func:`run` does exactly that in-process, registering ``sw-image`` for the run when the registry
-does not list it yet, and distils ``results.json`` into ``robustness.json`` (AUC with 95 % interval
+:func:`run` does exactly that in-process and distils ``results.json`` into ``robustness.json`` (AUC with 95 % interval
 per detector, condition and split; error rates at each card threshold; milliseconds per image),
 tagged with the sha256 of the head that was measured.
 """
@@ -47,16 +46,6 @@ def write_manifest(splits_json: Path, data: Path, out_csv: Path, splits: tuple[s
             w.writerow([str((Path(data) / s["path"]).resolve()), "fake" if s["label"] else "real", s["group"],
                         s["split"], s["category"]])
     return len(rows)
-
-
-def _ensure_registered() -> bool:
-    """Register ``sw-image`` for this process when the registry lacks it; True when it did."""
-    from ...detectors import registry
-
-    if "sw-image" in registry.available():
-        return False
-    registry.BUILTIN.setdefault("sw-image", "synthwatch.detectors.image.sw_image:SwImage")
-    return True
 
 
 def _auc(summary: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -103,7 +92,6 @@ def run(data: Path, weights: Path, out: Path, *, store: Any, conditions: tuple[s
     out = Path(out)
     manifest = out / "manifest.csv"
     write_manifest(Path(weights) / "sw_image_splits.json", Path(data), manifest)
-    registered = _ensure_registered()
     cfg = EvalConfig(detectors=list(detectors), conditions=parse_conditions(list(conditions)), n_boot=n_boot,
                      breakdown_boot=n_boot)
     def hook(step: str, info: dict[str, Any]) -> None:
@@ -114,7 +102,6 @@ def run(data: Path, weights: Path, out: Path, *, store: Any, conditions: tuple[s
     write_outputs(run_, out, plots=True)
     head_sha = hashlib.sha256((Path(weights) / sw.HEAD_ONNX).read_bytes()).hexdigest()
     summary = distil(run_.results, head_sha)
-    summary["registered_for_run"] = registered
     summary["load_average"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
     (out / "robustness.json").write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
     return summary
@@ -132,7 +119,6 @@ def speed(data: Path, weights: Path, *, store: Any, n: int = 12, split: str = "v
     from ...detectors import registry
     from ...media import load_image
 
-    _ensure_registered()
     doc = json.loads((Path(weights) / "sw_image_splits.json").read_text(encoding="utf-8"))
     paths = [Path(data) / s["path"] for s in doc["sources"] if s["split"] == split][:n]
     images = [load_image(p) for p in paths]
