@@ -43,6 +43,10 @@ app.add_typer(_models_app, name="models", help="Install, list and verify models.
 app.add_typer(_label_app, name="label", help="Check, apply and compare AI-content labels (GB 45438, C2PA).")
 app.add_typer(_eval_app, name="eval", help="Measure detectors on labelled data (metrics, robustness, plots).")
 
+from .serve import register as _register_service  # noqa: E402
+
+_register_service(app)  # serve, worker, db, admin
+
 
 MEDIA_SUFFIXES = {
     ".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".wav", ".mp3", ".flac", ".ogg",
