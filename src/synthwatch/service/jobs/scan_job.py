@@ -126,13 +126,14 @@ def run_scan_job(core: ServiceCore, job: Job, owner: str, scanner_for: ScannerFo
     scanner = scanner_for(scan.detectors)
     report = scanner.scan(path, name=scan.filename or sha256, limits=core.limits_for(scan.options),
                           declared_ai=scan.declared_ai, hook=_Progress(core, scan.id))
-    doc = json.dumps(report.to_dict(), ensure_ascii=False)
+    as_dict = report.to_dict()
+    doc = json.dumps(as_dict, ensure_ascii=False)
     kind = str(report.media.kind) if report.media else None
     if report.error is not None:
         values = {**_failed(report.error.code, report.error.message), "report": doc, "kind": kind}
     else:
         values = {"status": "done", "report": doc, "kind": kind, "verdict": str(report.verdict.label),
-                  "score": report.verdict.score, "error_code": None, "error_message": None}
+                  "score": as_dict["verdict"]["score"], "error_code": None, "error_message": None}
     return _finish(core, job, owner, scan, values)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -197,14 +198,17 @@ def encode_cursor(last_id: str) -> str:
     return base64.urlsafe_b64encode(last_id.encode()).decode().rstrip("=")
 
 
+_CURSOR = re.compile(r"^[a-z]{1,8}_[0-9A-HJKMNP-TV-Z]{26}$")
+
+
 def decode_cursor(cursor: str | None) -> str | None:
     if not cursor:
         return None
     try:
-        value = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        value = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise Problem(422, "validation_error", "invalid cursor") from None
-    if not value.isascii() or len(value) > 40:
+    if not _CURSOR.match(value):
         raise Problem(422, "validation_error", "invalid cursor")
     return value
 
