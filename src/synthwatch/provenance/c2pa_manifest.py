@@ -1,8 +1,15 @@
-"""C2PA: read and validate manifests offline, and sign a platform manifest (``c2pa-python``).
+"""C2PA: read and validate manifest stores offline, and sign a platform manifest (``c2pa-python``).
 
-Validation never touches the network (remote manifests and OCSP are off). States, as c2pa reports
-them: ``Invalid`` (tampered, bad signature or binding), ``Valid`` (intact, signer not trusted
-here), ``Trusted`` (the signer chains to one of the configured trust anchors).
+Reading (:func:`read_c2pa`) validates the whole store with the C2PA library in the isolated
+provenance worker, then :mod:`synthwatch.provenance.c2pa_graph` walks the manifest graph (the active
+manifest and every ingredient manifest it reaches) and translates the library's validation status
+codes per manifest. The result keeps the library's one-word state (``Invalid`` / ``Valid`` /
+``Trusted``) but does not decide on it: integrity, signature, signer trust, certificate validity,
+timestamp and revocation are reported separately, and the Art. 6 rules use those.
+
+Validation never touches the network (remote manifests and OCSP fetching are off; a stapled OCSP
+response is still read). Trust anchors: :mod:`synthwatch.provenance.c2pa_trust` (the shipped C2PA
+Trust List and TSA Trust List, plus the platform's own PEM file).
 
 Signing needs an X.509 chain (leaf first, from a CA; self-signed leaves are refused) with the
 ``digitalSignature`` key usage and an EKU C2PA accepts (e.g. emailProtection or documentSigning),
@@ -21,11 +28,13 @@ from typing import Any
 
 from synthwatch.media.sniff import sniff
 
+from . import c2pa_graph
+from .c2pa_trust import C2paTrust, resolve
 from .errors import ProvenanceError, UnsupportedCarrier
 from .rules import IPTC_CLASSES, IPTC_PREFIX
 
 __all__ = ["C2paSigningError", "C2paSigner", "MIME", "available", "read_c2pa", "sign_c2pa", "OFFLINE_SETTINGS",
-           "classify_source_type", "check_signing_chain"]
+           "classify_source_type", "check_signing_chain", "C2paTrust"]
 
 #: sniffed format -> MIME type c2pa-python accepts
 MIME: dict[str, str] = {
@@ -57,10 +66,15 @@ def _lib() -> Any:
     return c2pa
 
 
-def _context(trust_anchors: str | None) -> Any:
+def _context(trust_anchors: str | None = None, trust: dict[str, Any] | None = None) -> Any:
+    """A C2PA library context: offline, with ``trust`` (:meth:`C2paTrust.settings`) or, as before,
+    a PEM bundle of ``trust_anchors``."""
     c2pa = _lib()
     settings: dict[str, Any] = json.loads(json.dumps(OFFLINE_SETTINGS))
-    if trust_anchors:
+    if trust is not None:
+        for section, values in trust.items():
+            settings.setdefault(section, {}).update(values)
+    elif trust_anchors:
         settings["trust"] = {"trust_anchors": trust_anchors}
         settings["verify"]["verify_trust"] = True
     return c2pa.Context(settings=c2pa.Settings.from_dict(settings))
@@ -78,62 +92,20 @@ def classify_source_type(dst: str) -> str | None:
     return cls
 
 
-def _actions(manifest: dict[str, Any]) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    for a in manifest.get("assertions") or []:
-        if str(a.get("label", "")).startswith("c2pa.actions"):
-            out.extend(x for x in (a.get("data") or {}).get("actions") or [] if isinstance(x, dict))
-    return out
+def read_c2pa(path: str | os.PathLike[str], *, trust_anchors: str | C2paTrust | None = None,
+              fmt: str | None = None, policy: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Read and validate the C2PA manifest store of ``path`` offline: the whole manifest graph.
 
+    ``trust_anchors``: a platform PEM bundle (CA certificates become anchors, end-entity certificates
+    are allowed as they are) added to the shipped C2PA trust lists; a
+    :class:`~synthwatch.provenance.c2pa_trust.C2paTrust` used as is; or None, the deployment's
+    ``Settings.c2pa_trust_anchors`` plus the shipped lists (:func:`c2pa_trust.resolve`), so that every
+    caller validates against the same lists. ``policy``: a C2PA reading policy (default
+    :data:`synthwatch.provenance.rules.C2PA_READING`).
 
-def _summary(report: dict[str, Any], state: str | None, results: dict[str, Any] | None) -> dict[str, Any]:
-    active_label = report.get("active_manifest")
-    manifests = report.get("manifests") or {}
-    active = manifests.get(active_label) or {}
-    actions = _actions(active)
-    dsts = [str(a["digitalSourceType"]) for a in actions if a.get("digitalSourceType")]
-    classes = {classify_source_type(d) for d in dsts}
-    ai = "generated" if "generated" in classes else "composite" if "composite" in classes else None
-    failures: list[dict[str, str]] = []
-    for scope, entries in (results or {}).items():
-        if isinstance(entries, dict):
-            for f in entries.get("failure") or []:
-                failures.append({"scope": scope, "code": str(f.get("code")), "explanation": str(f.get("explanation", "")),
-                                 "url": str(f.get("url", ""))})
-        elif isinstance(entries, list):  # ingredientDeltas
-            for delta in entries:
-                for f in ((delta or {}).get("validationDeltas") or {}).get("failure") or []:
-                    failures.append({"scope": scope, "code": str(f.get("code")),
-                                     "explanation": str(f.get("explanation", "")), "url": str(f.get("url", ""))})
-    gen = active.get("claim_generator") or ", ".join(
-        f"{g.get('name', '')} {g.get('version', '')}".strip() for g in active.get("claim_generator_info") or [])
-    sig = active.get("signature_info") or {}
-    return {
-        "present": True,
-        "state": state,
-        "failures": failures,
-        "active_manifest": active_label,
-        "manifests": len(manifests),
-        "claim_generator": gen,
-        "title": active.get("title"),
-        "signer": {"issuer": sig.get("issuer"), "common_name": sig.get("common_name"), "alg": sig.get("alg"),
-                   "time": sig.get("time"), "cert_serial_number": sig.get("cert_serial_number")},
-        "actions": [{"action": a.get("action"), "digitalSourceType": a.get("digitalSourceType")} for a in actions],
-        "digital_source_types": dsts,
-        "ai": ai,
-        "capture": "capture" in classes,
-        "ingredients": [{"title": i.get("title"), "format": i.get("format"), "relationship": i.get("relationship"),
-                         "active_manifest": i.get("active_manifest")} for i in active.get("ingredients") or []],
-    }
-
-
-def read_c2pa(path: str | os.PathLike[str], *, trust_anchors: str | None = None,
-              fmt: str | None = None) -> dict[str, Any]:
-    """Read and validate the C2PA manifest store of ``path`` offline.
-
-    ``trust_anchors`` is a PEM bundle of root certificates; a signer chaining to one is ``Trusted``.
-    No manifest gives ``{"present": False, ...}``; a store c2pa cannot parse is reported ``Invalid``
-    with the library's message as the failure.
+    No manifest gives ``{"present": False, ...}``; a store the library cannot parse is ``present`` and
+    ``Invalid`` with the library's message as the failure. See :mod:`synthwatch.provenance.c2pa_graph`
+    for the reading's fields (``declarations``, ``chain``, ``assessment``...).
 
     The C2PA library (native code) parses the file in the isolated provenance worker
     (:mod:`synthwatch.provenance.isolation`, under ``decode_timeout_s`` / ``decode_memory_mb``):
@@ -145,12 +117,17 @@ def read_c2pa(path: str | os.PathLike[str], *, trust_anchors: str | None = None,
     fmt = fmt or sniff(path).format
     if MIME.get(fmt) is None:
         return {**_empty(), "reason": f"C2PA is not read from {fmt} files"}
+    trust = resolve(trust_anchors)
     from . import isolation
 
     what = "reading the C2PA manifest"
-    raw = isolation.run("c2pa_read", {"path": os.fspath(path), "trust_anchors": trust_anchors, "fmt": fmt},
+    raw = isolation.run("c2pa_read", {"path": os.fspath(path), "trust_anchors": None, "fmt": fmt,
+                                      "trust": trust.to_worker(), "policy": policy},
                         what=what, transcode=False)
-    return isolation.checked(raw, {"present": bool, "failures": list, "digital_source_types": list}, what)
+    out = isolation.checked(raw, {"present": bool, "failures": list, "digital_source_types": list}, what)
+    if out["present"]:
+        out["trust_lists"] = trust.describe()
+    return out
 
 
 def _empty() -> dict[str, Any]:
@@ -158,25 +135,48 @@ def _empty() -> dict[str, Any]:
             "digital_source_types": []}
 
 
-def _read_task(path: str, trust_anchors: str | None, fmt: str) -> dict[str, Any]:
-    """:func:`read_c2pa`'s work, in the isolated worker."""
+def _failures(results: dict[str, Any] | None, active: str) -> list[dict[str, Any]]:
+    """Every failure code of the validation, with the manifest it concerns."""
+    blocks: list[tuple[str, Any]] = []
+    for scope, entries in (results or {}).items():
+        if isinstance(entries, dict):
+            blocks.append((scope, entries))
+        elif isinstance(entries, list):  # ingredientDeltas
+            blocks.extend((scope, (d or {}).get("validationDeltas") or {}) for d in entries if isinstance(d, dict))
+    out: list[dict[str, Any]] = []
+    for scope, block in blocks:
+        for f in block.get("failure") or [] if isinstance(block, dict) else []:
+            if isinstance(f, dict):
+                url = str(f.get("url", ""))
+                out.append({"scope": scope, "code": str(f.get("code")), "explanation": str(f.get("explanation", "")),
+                            "url": url, "manifest": c2pa_graph.manifest_label(url) or active})
+    return out
+
+
+def _read_task(path: str, trust_anchors: str | None, fmt: str, trust: dict[str, Any] | None = None,
+               policy: dict[str, Any] | None = None) -> dict[str, Any]:
+    """:func:`read_c2pa`'s work, in the isolated worker. ``trust`` is :meth:`C2paTrust.to_worker`
+    (``settings``, ``configured``); without it ``trust_anchors`` is used as the only anchors."""
     c2pa = _lib()
     mime = MIME[fmt]
     empty = _empty()
-    ctx = _context(trust_anchors)
+    settings = trust["settings"] if trust else None
+    configured = bool(trust["configured"]) if trust else bool(trust_anchors)
+    ctx = _context(trust_anchors, settings)
     with open(path, "rb") as f:
         try:
             reader = c2pa.Reader(mime, f, context=ctx)
         except c2pa.C2paError.ManifestNotFound:
             return empty
         except c2pa.C2paError as exc:
-            return {**empty, "present": True, "state": "Invalid",
-                    "failures": [{"scope": "store", "code": type(exc).__name__, "explanation": str(exc), "url": ""}]}
+            return c2pa_graph.store_error(type(exc).__name__.lstrip("_"), str(exc))
         with reader:
             report = json.loads(reader.json())
             state = reader.get_validation_state()
             results = reader.get_validation_results()
-    return _summary(report, state, results)
+    out = c2pa_graph.read_store(report, results, state, trust_configured=configured, policy=policy)
+    out["failures"] = _failures(results, out["active_manifest"] or "")
+    return out
 
 
 @dataclass(frozen=True)

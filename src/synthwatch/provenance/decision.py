@@ -1,8 +1,12 @@
 """The upload decision (Labeling Measures Art. 6): label "1", "2", "3" or none, with its basis.
 
 :func:`decide` turns the provenance signals of a file (what :func:`synthwatch.provenance.read_signals`
-returns), the uploader's declaration and the detectors' verdict into *facts*, then runs the rule
-table of :mod:`synthwatch.provenance.rules` (or one loaded with :func:`load_rules`).
+returns), the uploader's declaration and the detectors' verdict into *facts* (:data:`FACTS`), then
+runs the rule table of :mod:`synthwatch.provenance.rules` (the shipped ``policy/art6-rules.yaml``, or
+one loaded with :func:`load_rules`). The C2PA facts come from the whole manifest graph and from
+the validation dimensions of :mod:`synthwatch.provenance.c2pa_graph` (integrity, signature, trust,
+certificate, timestamp, revocation), never from the library's one-word state alone; a deployment's
+table decides what each combination means.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from synthwatch.types import DetectorResult, DetectorStatus, Verdict, VerdictLab
 from .label import LABEL_MEANINGS
 from .rules import RULES
 
-__all__ = ["Decision", "decide", "facts_from", "load_rules", "check_rules", "FACTS"]
+__all__ = ["Decision", "decide", "facts_from", "load_rules", "check_rules", "FACTS", "INFORMATIONAL_FACTS"]
 
 #: every fact a rule may test, with what it means
 FACTS: dict[str, str] = {
@@ -28,9 +32,23 @@ FACTS: dict[str, str] = {
     "aigc.label": "the label's Label value read leniently: '1', '2', '3' or None",
     "aigc.error": "a label was present but unreadable or hostile",
     "c2pa.present": "a C2PA manifest store was found",
-    "c2pa.state": "C2PA validation state: 'Invalid', 'Valid', 'Trusted' or None",
-    "c2pa.ai": "C2PA digital source type: 'generated', 'composite' or None",
-    "c2pa.capture": "C2PA names a camera/human digital source type",
+    "c2pa.state": "the C2PA library's one-word state: 'Invalid', 'Valid', 'Trusted' or None (kept for reference; "
+                  "the shipped rules use the separate dimensions below)",
+    "c2pa.ai": "AI declared anywhere on the counted manifest graph (active manifest and parentOf/componentOf "
+               "ingredients): 'generated', 'composite' (AI edits and composites) or None",
+    "c2pa.ai_in": "where the AI declaration sits: 'active', 'ingredient' or None",
+    "c2pa.possibly_ai": "a digital source type that is possibly AI (algorithmicallyEnhanced, compositeSynthetic...)",
+    "c2pa.capture": "C2PA names a camera capture and no AI digital source type",
+    "c2pa.trace": "a C2PA manifest names a generator (software agent, claim generator, vendor AI assertion)",
+    "c2pa.integrity": "hashes and structure of the manifests the declaration rests on: 'intact', 'broken', "
+                      "'unknown' or None",
+    "c2pa.signature": "their claim signatures: 'valid', 'invalid', 'unknown' or None",
+    "c2pa.trust": "their signers against the trust lists: 'trusted', 'untrusted', 'unknown' or None",
+    "c2pa.credential": "their signing certificates: 'valid', 'expired' (no trusted timestamp), 'outside_validity', "
+                       "'invalid', 'unknown' or None",
+    "c2pa.timestamp": "their timestamps: 'trusted', 'validated', 'untrusted', 'invalid', 'absent' or None",
+    "c2pa.revocation": "their revocation status: 'not_revoked', 'revoked', 'unknown', 'not_checked' or None",
+    "c2pa.truncated": "the manifest graph exceeded the reading limits",
     "iptc.class": "IPTC DigitalSourceType class: 'ai', 'possibly_ai', 'capture' or None",
     "generator.trace": "generator text chunks or a generator software name were found",
     "watermark.found": "an AI-generator watermark was detected",
@@ -39,6 +57,11 @@ FACTS: dict[str, str] = {
     "detector.synthetic": "the fused detector verdict is likely_synthetic",
     "face.synthetic": "a face-forgery detector scored a face over its threshold",
 }
+
+
+#: facts the shipped table does not test, offered to a deployment's own table
+INFORMATIONAL_FACTS: frozenset[str] = frozenset({"c2pa.present", "c2pa.state", "c2pa.ai_in", "c2pa.possibly_ai",
+                                                 "c2pa.timestamp"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +106,43 @@ def _get(d: Mapping[str, Any] | None, *path: str) -> Any:
     return cur
 
 
+#: a reading made before the dimensions existed (only the library's state): what that state implied
+_LEGACY_STATE: dict[str, dict[str, str]] = {
+    "Trusted": {"integrity": "intact", "signature": "valid", "trust": "trusted", "credential": "valid"},
+    "Valid": {"integrity": "intact", "signature": "valid", "trust": "unknown", "credential": "unknown"},
+    "Invalid": {"integrity": "unknown", "signature": "unknown", "trust": "unknown", "credential": "unknown"},
+}
+
+
+def _c2pa_facts(c2pa: Mapping[str, Any]) -> dict[str, Any]:
+    present = bool(c2pa.get("present"))
+    a = c2pa.get("assessment")
+    a = a if isinstance(a, Mapping) else {}
+    legacy = _LEGACY_STATE.get(str(c2pa.get("state")), {}) if present and not a else {}
+
+    def dim(name: str) -> Any:
+        if not present:
+            return None
+        return a.get(name, legacy.get(name))
+
+    return {
+        "c2pa.present": present,
+        "c2pa.state": c2pa.get("state"),
+        "c2pa.ai": c2pa.get("ai"),
+        "c2pa.ai_in": c2pa.get("ai_in"),
+        "c2pa.possibly_ai": bool(c2pa.get("possibly_ai")),
+        "c2pa.capture": bool(c2pa.get("capture")),
+        "c2pa.trace": bool(c2pa.get("trace")),
+        "c2pa.integrity": dim("integrity"),
+        "c2pa.signature": dim("signature"),
+        "c2pa.trust": dim("trust"),
+        "c2pa.credential": dim("credential"),
+        "c2pa.timestamp": dim("timestamp"),
+        "c2pa.revocation": dim("revocation"),
+        "c2pa.truncated": bool(c2pa.get("truncated")),
+    }
+
+
 def facts_from(signals: Mapping[str, Any] | None = None, *, declared_ai: bool = False,
                verdict: Verdict | None = None, detectors: Sequence[DetectorResult] = (),
                visible_label: bool = False, watermark: bool | None = None) -> dict[str, Any]:
@@ -96,14 +156,11 @@ def facts_from(signals: Mapping[str, Any] | None = None, *, declared_ai: bool = 
         for d in detectors
     )
     return {
+        **_c2pa_facts(c2pa),
         "aigc.present": bool(aigc.get("present")),
         "aigc.valid": bool(aigc.get("valid")),
         "aigc.label": (label.get("label") if label and label.get("label") in LABEL_MEANINGS else None),
         "aigc.error": aigc.get("error") is not None,
-        "c2pa.present": bool(c2pa.get("present")),
-        "c2pa.state": c2pa.get("state"),
-        "c2pa.ai": c2pa.get("ai"),
-        "c2pa.capture": bool(c2pa.get("capture")),
         "iptc.class": _get(signals, "iptc", "class"),
         "generator.trace": bool(_get(signals, "generator_traces")),
         "watermark.found": bool(watermark) if watermark is not None else bool(wm.get("found")),

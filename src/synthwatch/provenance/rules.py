@@ -1,7 +1,10 @@
-"""The upload decision of the Labeling Measures Art. 6 and the trace tables, as data.
+"""The upload decision of the Labeling Measures Art. 6, how C2PA is read, and the trace tables, as data.
 
-Everything here is plain data so that it can be corrected without touching code: a deployment may
-also load its own table from YAML or JSON with :func:`synthwatch.provenance.decision.load_rules`.
+Everything here is plain data so that it can be corrected without touching code. The Art. 6 rule
+table and the C2PA reading policy ship as YAML beside this module (``policy/art6-rules.yaml``,
+``policy/c2pa-reading.yaml``; their comments document every field): :data:`RULES` and
+:data:`C2PA_READING` are those files, parsed. A deployment loads its own table from YAML or JSON with
+:func:`synthwatch.provenance.decision.load_rules` (``synthwatch label check --rules FILE``).
 
 Rule conditions are small trees over *facts* (see :func:`synthwatch.provenance.decision.facts_from`)::
 
@@ -18,131 +21,34 @@ Items marked (interpretation) are this project's reading where REGULATION.md is 
 
 from __future__ import annotations
 
+from importlib import resources
 from typing import Any
 
+import yaml
+
 __all__ = ["RULES", "IPTC_CLASSES", "IPTC_PREFIX", "GENERATOR_PATTERNS", "GENERATOR_TEXT_KEYS", "RULES_VERSION",
-           "C2PA_SOURCE_TYPE_BY_LABEL"]
+           "C2PA_SOURCE_TYPE_BY_LABEL", "C2PA_READING", "policy_text"]
 
-RULES_VERSION = "art6/2025-09-01/1"
 
-RULES: dict[str, Any] = {
-    "version": RULES_VERSION,
-    "label_rules": [
-        {
-            "id": "art6.1-implicit-label",
-            "label": "1",
-            "notice": "prominent",
-            "basis": "a valid GB 45438 implicit label says AI-generated (Labeling Measures Art. 6 case 1)",
-            "when": {"all": [{"fact": "aigc.valid", "eq": True}, {"fact": "aigc.label", "eq": "1"}]},
-        },
-        {
-            "id": "art6.1-c2pa",
-            "label": "1",
-            "notice": "prominent",
-            "basis": "a valid C2PA manifest declares an AI digital source type (Art. 6 case 1)",
-            "when": {"all": [{"fact": "c2pa.state", "in": ["Valid", "Trusted"]},
-                             {"fact": "c2pa.ai", "in": ["generated", "composite"]}]},
-        },
-        {
-            "id": "art6.2-declared",
-            "label": "2",
-            "notice": "possibly",
-            "basis": "the uploader declared the content AI-generated (Art. 6 case 2)",
-            "when": {"fact": "declared_ai", "eq": True},
-        },
-        {
-            "id": "art6.2-upstream-label",
-            "label": "2",
-            "notice": "possibly",
-            "basis": "a valid implicit label from an upstream platform says possibly AI-generated "
-                     "(interpretation: the upstream declaration is carried forward)",
-            "when": {"all": [{"fact": "aigc.valid", "eq": True}, {"fact": "aigc.label", "eq": "2"}]},
-        },
-        {
-            "id": "art6.3-upstream-label",
-            "label": "3",
-            "notice": "suspected",
-            "basis": "a valid implicit label from an upstream platform says suspected AI-generated "
-                     "(interpretation: carried forward)",
-            "when": {"all": [{"fact": "aigc.valid", "eq": True}, {"fact": "aigc.label", "eq": "3"}]},
-        },
-        {
-            "id": "art6.3-nonconforming-label",
-            "label": "3",
-            "notice": "suspected",
-            "basis": "an implicit label is present but does not conform to GB 45438 Annex E: a trace of "
-                     "generation (Art. 6 case 3)",
-            "when": {"all": [{"fact": "aigc.present", "eq": True}, {"fact": "aigc.valid", "eq": False}]},
-        },
-        {
-            "id": "art6.3-c2pa-unverified",
-            "label": "3",
-            "notice": "suspected",
-            "basis": "a C2PA manifest declares AI generation but does not validate: a trace (Art. 6 case 3)",
-            "when": {"all": [{"fact": "c2pa.state", "eq": "Invalid"},
-                             {"fact": "c2pa.ai", "in": ["generated", "composite"]}]},
-        },
-        {
-            "id": "art6.3-visible-label",
-            "label": "3",
-            "notice": "suspected",
-            "basis": "a visible AI label was detected (Art. 6 case 3)",
-            "when": {"fact": "visible_label.found", "eq": True},
-        },
-        {
-            "id": "art6.3-watermark",
-            "label": "3",
-            "notice": "suspected",
-            "basis": "an AI-generator watermark was detected (Art. 6 case 3)",
-            "when": {"fact": "watermark.found", "eq": True},
-        },
-        {
-            "id": "art6.3-iptc",
-            "label": "3",
-            "notice": "suspected",
-            "basis": "IPTC DigitalSourceType names AI generation (a metadata trace, Art. 6 case 3)",
-            "when": {"fact": "iptc.class", "eq": "ai"},
-        },
-        {
-            "id": "art6.3-generator-trace",
-            "label": "3",
-            "notice": "suspected",
-            "basis": "generator traces in the metadata (SD parameters text, generator software name) "
-                     "(Art. 6 case 3)",
-            "when": {"fact": "generator.trace", "eq": True},
-        },
-        {
-            "id": "art6.3-detector",
-            "label": "3",
-            "notice": "suspected",
-            "basis": "the detectors scored the content over their calibrated threshold (Art. 6 case 3)",
-            "when": {"fact": "detector.synthetic", "eq": True},
-        },
-    ],
-    "review_rules": [
-        {
-            "id": "deepfake-review",
-            "basis": "a face was scored as manipulated: deepfakes of real people go to human review",
-            "when": {"fact": "face.synthetic", "eq": True},
-        },
-        {
-            "id": "label-unreadable-review",
-            "basis": "the metadata where a label lives is hostile or unreadable (interpretation: a person looks)",
-            "when": {"fact": "aigc.error", "eq": True},
-        },
-        {
-            "id": "label-conflict-review",
-            "basis": "an implicit label says AI-generated but a C2PA manifest names a camera capture "
-                     "(interpretation)",
-            "when": {"all": [{"fact": "aigc.label", "eq": "1"}, {"fact": "c2pa.capture", "eq": True}]},
-        },
-    ],
-    "notices": {
-        "prominent": "AI-generated (AI生成)",
-        "possibly": "Possibly AI-generated (可能为AI生成)",
-        "suspected": "Suspected AI-generated (疑似AI生成)",
-    },
-}
+def policy_text(name: str) -> str:
+    """The text of a shipped policy file (``art6-rules.yaml``, ``c2pa-reading.yaml``)."""
+    return resources.files(__package__).joinpath("policy", name).read_text(encoding="utf-8")
+
+
+def _load(name: str) -> dict[str, Any]:
+    data = yaml.safe_load(policy_text(name))
+    if not isinstance(data, dict):  # pragma: no cover - the shipped files are tested
+        raise ValueError(f"shipped policy {name} is not a mapping")
+    return data
+
+
+#: the shipped Art. 6 rule table (``policy/art6-rules.yaml``)
+RULES: dict[str, Any] = _load("art6-rules.yaml")
+RULES_VERSION: str = str(RULES["version"])
+
+#: how C2PA manifest stores are read: graph limits, counted relationships, source-type classes and
+#: the translation of the library's validation status codes (``policy/c2pa-reading.yaml``)
+C2PA_READING: dict[str, Any] = _load("c2pa-reading.yaml")
 
 IPTC_PREFIX = "http://cv.iptc.org/newscodes/digitalsourcetype/"
 
@@ -176,6 +82,9 @@ GENERATOR_PATTERNS: tuple[str, ...] = (
     r"\bflux\.?1\b", r"\bsora\b", r"\bkling\b", r"可灵", r"即梦", r"jimeng", r"doubao", r"豆包", r"通义万相",
     r"wanxiang", r"文心一格", r"hunyuan", r"混元", r"ideogram", r"\bgpt-?4o\b", r"chatgpt", r"gemini",
     r"runway(ml)?", r"\bpika\b", r"hailuo", r"\bvidu\b", r"\bkrea\b",
+    # names C2PA producers write as software agent / claim generator (seen on published files)
+    r"image creator from (microsoft )?designer", r"bing image creator", r"microsoft designer",
+    r"black forest labs", r"gpt-image", r"nano banana", r"\bveo\b", r"seedream", r"seedance", r"dreamina",
 )
 
 #: PNG text keywords written by image generators (A1111/Forge, ComfyUI, InvokeAI, NovelAI...)

@@ -52,17 +52,29 @@ def test_sign_validate_trust_and_tamper(name: str, media: dict[str, Path], pki: 
     assert any("mismatch" in f["code"] or "hash" in f["code"].lower() for f in bad["failures"]), bad["failures"]
 
 
-def test_c2pa_alone_decides_case_1_and_tampering_case_3(media: dict[str, Path], pki: dict[str, Any],
-                                                         tmp_path: Path) -> None:
+def test_c2pa_alone_decides_case_1_when_trusted_3_otherwise(media: dict[str, Path], pki: dict[str, Any],
+                                                              tmp_path: Path) -> None:
     signed = tmp_path / "s.jpg"
     sign_c2pa(media["jpeg"], signed, pki["signer"], digital_source_type=AI)
-    assert inspect(signed)["decision"]["rule"] == "art6.1-c2pa"
-    # a label written after signing changes hashed bytes: the manifest no longer validates
-    relabelled = tmp_path / "r.jpg"
-    write_label(signed, relabelled, AIGCLabel("3", content_propagator="PLAT", propagate_id="p"))
-    section = inspect(relabelled)
+    # intact and signed, but the signer chains to no configured anchor: a trace, case 3
+    section = inspect(signed)
+    a = section["c2pa"]["assessment"]
+    assert (a["integrity"], a["signature"], a["trust"], a["credential"]) == ("intact", "valid", "untrusted", "valid")
+    assert section["decision"]["rule"] == "art6.3-c2pa-untrusted" and section["decision"]["label"] == "3"
+    # the platform trusts the test root: case 1
+    trusted = inspect(signed, trust_anchors=pki["root"])
+    assert trusted["c2pa"]["assessment"]["trust"] == "trusted"
+    assert trusted["decision"]["rule"] == "art6.1-c2pa" and trusted["decision"]["label"] == "1"
+    # one changed byte of the image data: the content binding breaks, the signature still holds
+    data = bytearray(signed.read_bytes())
+    data[len(data) - 40] ^= 0x01
+    tampered = tmp_path / "t.jpg"
+    tampered.write_bytes(bytes(data))
+    section = inspect(tampered, trust_anchors=pki["root"])
     assert section["c2pa"]["state"] == "Invalid"
-    assert section["decision"]["label"] == "3"
+    node = section["c2pa"]["chain"][0]["validation"]
+    assert (node["content"], node["integrity"], node["signature"]) == ("broken", "broken", "valid")
+    assert section["decision"]["rule"] == "art6.3-c2pa-unverified" and section["decision"]["label"] == "3"
 
 
 def test_resigning_keeps_the_parent_as_ingredient(media: dict[str, Path], pki: dict[str, Any],
@@ -75,6 +87,13 @@ def test_resigning_keeps_the_parent_as_ingredient(media: dict[str, Path], pki: d
     assert [a["action"] for a in result["actions"]] == ["c2pa.opened", "c2pa.published"]
     assert result["ingredients"] and result["ingredients"][0]["relationship"] == "parentOf"
     assert result["manifests"] == 2
+    # both manifests are walked; the platform's c2pa.published carries the type again, the parent's
+    # c2pa.created is reached through parentOf
+    assert [(n["depth"], n["via"]) for n in result["chain"]] == [(0, "derived"), (1, "derived")]
+    created = [d for d in result["declarations"] if d["action"] == "c2pa.created"]
+    assert len(created) == 1 and created[0]["depth"] == 1 and created[0]["class"] == "generated"
+    assert created[0]["path"][0]["relationship"] == "parentOf"
+    assert result["chain"][1]["validation"]["ingredient_link"] == "ok"
 
 
 def test_self_signed_certificates_are_refused(media: dict[str, Path], pki: dict[str, Any], tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from synthwatch.errors import ConfigError
 from synthwatch.provenance import RULES, decide, load_rules
-from synthwatch.provenance.decision import FACTS, check_rules
+from synthwatch.provenance.decision import FACTS, INFORMATIONAL_FACTS, check_rules
 from synthwatch.types import DetectorResult, DetectorStatus, Verdict, VerdictLabel
 
 
@@ -20,6 +20,16 @@ def sig(label: str | None = None, valid: bool = True, **extra: Any) -> dict[str,
                                   "label": {"label": label, "valid": valid} if label else None}}
     s.update(extra)
     return s
+
+
+def c2pa(ai: str | None, *, state: str = "Trusted", ai_in: str = "active", **dims: Any) -> dict[str, Any]:
+    """A C2PA reading with its assessment (every dimension at its best unless given)."""
+    assessment = {"integrity": "intact", "signature": "valid", "trust": "trusted", "credential": "valid",
+                  "timestamp": "trusted", "revocation": "not_checked"}
+    flags = {k: dims.pop(k) for k in ("trace", "possibly_ai", "capture") if k in dims}
+    assessment.update(dims)
+    return {"present": True, "state": state, "ai": ai, "ai_in": ai_in if ai else None, "assessment": assessment,
+            **flags}
 
 
 SYNTH = Verdict(VerdictLabel.LIKELY_SYNTHETIC, 0.9, 0.5, "fusion")
@@ -31,8 +41,24 @@ AUTH = Verdict(VerdictLabel.LIKELY_AUTHENTIC, 0.1, 0.5, "fusion")
     [
         (sig("1"), {}, "1", "art6.1-implicit-label"),
         (sig("1"), {"declared_ai": True, "verdict": SYNTH}, "1", "art6.1-implicit-label"),
-        (sig(c2pa={"state": "Trusted", "ai": "generated"}), {}, "1", "art6.1-c2pa"),
-        (sig(c2pa={"state": "Valid", "ai": "composite"}), {}, "1", "art6.1-c2pa"),
+        # readings without the validation dimensions (made before them): the state's meaning
+        (sig(c2pa={"present": True, "state": "Trusted", "ai": "generated"}), {}, "1", "art6.1-c2pa"),
+        (sig(c2pa={"present": True, "state": "Valid", "ai": "composite"}), {}, "3", "art6.3-c2pa-untrusted"),
+        # the dimensions decide, whatever the library's one word
+        (sig(c2pa=c2pa("generated", state="Invalid")), {}, "1", "art6.1-c2pa"),
+        (sig(c2pa=c2pa("composite", ai_in="ingredient")), {}, "1", "art6.1-c2pa"),
+        (sig(c2pa=c2pa("generated", trust="untrusted", credential="expired", timestamp="absent")), {}, "3",
+         "art6.3-c2pa-untrusted"),
+        (sig(c2pa=c2pa("generated", trust="unknown")), {}, "3", "art6.3-c2pa-untrusted"),
+        (sig(c2pa=c2pa("generated", credential="invalid")), {}, "3", "art6.3-c2pa-untrusted"),
+        (sig(c2pa=c2pa("generated", revocation="revoked")), {}, "3", "art6.3-c2pa-untrusted"),
+        (sig(c2pa=c2pa("generated", integrity="broken")), {}, "3", "art6.3-c2pa-unverified"),
+        (sig(c2pa=c2pa("generated", signature="invalid")), {}, "3", "art6.3-c2pa-unverified"),
+        (sig(c2pa=c2pa("generated", integrity="unknown")), {}, "3", "art6.3-c2pa-unverified"),
+        (sig(c2pa=c2pa(None, trace=True)), {}, "3", "art6.3-c2pa-trace"),
+        (sig(c2pa=c2pa(None, possibly_ai=True)), {}, None, "none"),
+        (sig(c2pa=c2pa(None, capture=True)), {}, None, "none"),
+        (sig(c2pa=c2pa("generated", trust="untrusted")), {"declared_ai": True}, "2", "art6.2-declared"),
         (sig(), {"declared_ai": True}, "2", "art6.2-declared"),
         (sig(), {"declared_ai": True, "verdict": SYNTH}, "2", "art6.2-declared"),
         (sig("2"), {}, "2", "art6.2-upstream-label"),
@@ -110,7 +136,33 @@ def test_shipped_table_is_well_formed_and_uses_known_facts() -> None:
     check_rules(RULES)
     text = json.dumps(RULES)
     for fact in FACTS:
-        assert fact in text or fact in ("aigc.error", "c2pa.present")
+        assert (f'"{fact}"' in text) is (fact not in INFORMATIONAL_FACTS), fact
+    assert set(FACTS) >= INFORMATIONAL_FACTS
+
+
+def test_review_for_revoked_signers_and_truncated_graphs() -> None:
+    d = decide(sig(c2pa=c2pa("generated", revocation="revoked")))
+    assert d.human_review and [r for r, _ in d.review] == ["c2pa-revoked-review"]
+    d = decide(sig(c2pa={**c2pa("generated"), "truncated": ["ingredient graph deeper than 16"]}))
+    assert d.label == "1" and [r for r, _ in d.review] == ["c2pa-truncated-review"]
+
+
+def test_facts_of_a_file_without_c2pa_are_none() -> None:
+    facts = dict(decide(sig()).facts)
+    assert facts["c2pa.present"] is False
+    assert all(facts[f"c2pa.{d}"] is None for d in ("integrity", "signature", "trust", "credential", "revocation"))
+
+
+def test_a_deployment_accepts_any_intact_signer() -> None:
+    """The policy is data: dropping the trust conditions makes an intact untrusted manifest case 1."""
+    table = copy.deepcopy(RULES)
+    rule = next(r for r in table["label_rules"] if r["id"] == "art6.1-c2pa")
+    rule["when"]["all"] = [c for c in rule["when"]["all"]
+                           if c.get("fact") not in ("c2pa.trust", "c2pa.credential")]
+    untrusted = sig(c2pa=c2pa("generated", trust="untrusted", credential="expired"))
+    assert decide(untrusted).label == "3"
+    assert decide(untrusted, rules=table).rule == "art6.1-c2pa"
+    assert decide(sig(c2pa=c2pa("generated", integrity="broken")), rules=table).label == "3"
 
 
 def test_load_rules_errors(tmp_path: Path) -> None:
