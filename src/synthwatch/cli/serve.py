@@ -4,7 +4,8 @@ the moderation service's commands. Thin: they call :mod:`synthwatch.service`."""
 from __future__ import annotations
 
 import logging
-from typing import Annotated
+from collections.abc import Iterator
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -64,12 +65,33 @@ def serve(
                   f"database {escape(app.state.core.db.display_url)}", highlight=False)
     config = uvicorn.Config(app, host=host, port=port, log_level=log_level.lower(), access_log=access_log,
                             lifespan="on", timeout_graceful_shutdown=30)
-    server = uvicorn.Server(config)
+    server = _make_server(config)
     sup.start()
     try:
         server.run()
     finally:
         sup.stop()
+
+
+def _make_server(config: Any) -> Any:
+    """uvicorn's server, but SIGTERM/SIGINT end ``run()`` normally (uvicorn re-raises the signal
+    after shutting down, which would kill this process before it stops its workers)."""
+    import contextlib
+    import signal
+
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            previous = {s: signal.signal(s, self.handle_exit) for s in (signal.SIGINT, signal.SIGTERM)}
+            try:
+                yield
+            finally:
+                for s, handler in previous.items():
+                    signal.signal(s, handler)
+
+    return Server(config)
 
 
 def worker(

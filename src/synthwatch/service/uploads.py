@@ -36,6 +36,7 @@ class _PartState:
     value: bytes = b""
     headers: dict[bytes, bytes] = field(default_factory=dict)
     fields_size: int = 0
+    ended: bool = False
 
 
 def _too_large(limit: int) -> Problem:
@@ -116,10 +117,13 @@ async def read_multipart(request: Request, blobs: BlobStore, max_file: int, max_
             except UnicodeDecodeError:
                 raise Problem(400, "bad_request", f"the form field {name!r} is not UTF-8") from None
 
+    def on_end() -> None:
+        st.ended = True
+
     parser = MultipartParser(boundary, {  # type: ignore[arg-type]
         "on_part_begin": on_part_begin, "on_header_field": on_header_field, "on_header_value": on_header_value,
         "on_header_end": on_header_end, "on_headers_finished": on_headers_finished, "on_part_data": on_part_data,
-        "on_part_end": on_part_end})
+        "on_part_end": on_part_end, "on_end": on_end})
     try:
         pending = bytearray()
         async for chunk in request.stream():
@@ -130,6 +134,8 @@ async def read_multipart(request: Request, blobs: BlobStore, max_file: int, max_
         if pending:
             await run_in_threadpool(parser.write, bytes(pending))
         parser.finalize()
+        if not st.ended:
+            raise Problem(400, "bad_request", "the multipart body is truncated (no closing boundary)")
     except TooLarge:
         up.discard()
         raise _too_large(max_file) from None

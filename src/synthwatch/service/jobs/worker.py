@@ -76,9 +76,16 @@ class Worker:
         return scanner
 
     def _models_state(self, scanner: Scanner) -> dict[str, Any]:
-        slots = scanner._ensure_loaded()
-        return {"detectors": {s.name: ("ok" if s.detector is not None else (s.missing_reason or "missing"))
-                              for s in slots}}
+        """Which of the loaded detectors have their models (recorded with the worker's heartbeat)."""
+        from ...detectors import registry
+        from ...models.store import ModelStore
+
+        store = ModelStore(self.core.core.model_dir)
+        state: dict[str, Any] = {}
+        for name in scanner.detector_names:
+            missing = registry.missing_models(name, store)
+            state[name] = "ok" if not missing else f"missing: {', '.join(missing)}"
+        return {"detectors": state}
 
     # ------------------------------------------------------------------ one job
     def sweep(self, force: bool = False) -> None:
