@@ -37,7 +37,8 @@ from typing import Any
 
 from .rules import C2PA_READING, GENERATOR_PATTERNS, IPTC_PREFIX
 
-__all__ = ["read_store", "store_error", "manifest_label", "classify", "summary_rows", "DIMENSION_ORDER"]
+__all__ = ["read_store", "store_error", "manifest_label", "classify", "summary_rows", "certificates",
+           "DIMENSION_ORDER"]
 
 _LABEL_RE = re.compile(r"(?:^|[=/])c2pa/([^/]+)")
 _GEN_RE = [re.compile(p, re.IGNORECASE) for p in GENERATOR_PATTERNS]
@@ -292,10 +293,44 @@ def _traces(node: Mapping[str, Any], m: Mapping[str, Any], policy: Mapping[str, 
     return out
 
 
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _name(dn: Any) -> str | None:
+    if not isinstance(dn, Mapping):
+        return None
+    return _text(", ".join(f"{k}={v}" for k, v in dn.items() if k in ("CN", "O", "OU", "C") and v))
+
+
+def certificates(crjson: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """Signing certificate and timestamp of each manifest, from the library's ``Reader.crjson()``."""
+    out: dict[str, dict[str, Any]] = {}
+    manifests = crjson.get("manifests") if isinstance(crjson, Mapping) else None
+    for m in manifests if isinstance(manifests, list) else []:
+        sig = m.get("signature") if isinstance(m, Mapping) else None
+        if not isinstance(sig, Mapping) or not m.get("label"):
+            continue
+        cert = _mapping(sig.get("certificateInfo"))
+        validity = _mapping(cert.get("validity"))
+        ts = _mapping(sig.get("timeStampInfo"))
+        ts_cert = _mapping(ts.get("certificateInfo"))
+        out[str(m["label"])] = {
+            "subject": _name(cert.get("subject")), "issuer": _name(cert.get("issuer")),
+            "serial": _text(cert.get("serialNumber")), "not_before": _text(validity.get("notBefore")),
+            "not_after": _text(validity.get("notAfter")),
+            "timestamp": ({"time": _text(ts.get("timestamp")), "authority": _name(ts_cert.get("subject"))}
+                          if ts else None),
+        }
+    return out
+
+
 def read_store(report: Mapping[str, Any], results: Mapping[str, Any] | None, state: str | None, *,
-               trust_configured: bool = True, policy: Mapping[str, Any] | None = None) -> dict[str, Any]:
+               trust_configured: bool = True, policy: Mapping[str, Any] | None = None,
+               certs: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Any]:
     """The reading of a manifest store: ``report`` is the library's JSON report (``Reader.json()``),
-    ``results`` its validation results, ``state`` its one-word state."""
+    ``results`` its validation results, ``state`` its one-word state, ``certs`` what
+    :func:`certificates` made of ``Reader.crjson()`` (signing certificates and timestamps)."""
     pol = policy or C2PA_READING
     limits = pol.get("limits") or {}
     max_depth = int(limits.get("max_depth", 16))
@@ -359,6 +394,7 @@ def read_store(report: Mapping[str, Any], results: Mapping[str, Any] | None, sta
                        "cert_serial_number": _text(sig.get("cert_serial_number"))},
             "actions": actions,
             "actions_total": n_actions,
+            "certificate": dict((certs or {}).get(label) or {}) or None,
         })
         ingredients = [i for i in (m.get("ingredients") or []) if isinstance(i, Mapping)]
         if len(ingredients) > max_ingredients:
@@ -389,7 +425,8 @@ def read_store(report: Mapping[str, Any], results: Mapping[str, Any] | None, sta
     traces: list[dict[str, Any]] = []
     for node in nodes:
         m = manifests.get(node["label"])
-        via = "derived" if node["depth"] == 0 else node["via"]
+        # an uncounted manifest (an input to a generator) is classified for what it says about itself
+        via = "derived" if node["depth"] == 0 or not node["counted"] else node["via"]
         for a in node["actions"]:
             dst = a.get("digitalSourceType")
             if not dst:
@@ -454,12 +491,18 @@ def read_store(report: Mapping[str, Any], results: Mapping[str, Any] | None, sta
 def store_error(exc_name: str, message: str) -> dict[str, Any]:
     """The reading of a store the library refused to parse (``present`` with the reason)."""
     msg = _text(message) or ""
-    remote = msg.startswith("Remote") or "remote manifest" in msg.lower()
-    integrity = "unknown" if remote else "broken"
-    assessment = {"over": [], "integrity": integrity, "signature": "unknown", "trust": "unknown",
-                  "credential": "unknown", "timestamp": "absent", "revocation": "not_checked"}
-    assessment["summary"] = ("the manifest is stored remotely and remote fetching is off (offline): not read"
-                             if remote else f"the manifest store could not be parsed: {msg}")
+    low = msg.lower()
+    remote = low.startswith("remote") or "remote manifest" in low
+    unsupported = "prerelease" in low or "notsupported" in exc_name.lower() or low.startswith("not supported")
+    integrity = "unknown" if remote or unsupported else "broken"
+    assessment: dict[str, Any] = {"over": [], "integrity": integrity, "signature": "unknown", "trust": "unknown",
+                                  "credential": "unknown", "timestamp": "absent", "revocation": "not_checked"}
+    if remote:
+        assessment["summary"] = "the manifest is stored remotely and remote fetching is off (offline): not read"
+    elif unsupported:
+        assessment["summary"] = f"the manifest store is in a form the C2PA library does not read: {msg}"
+    else:
+        assessment["summary"] = f"the manifest store could not be parsed: {msg}"
     return {"present": True, "state": "Invalid", "ai": None, "ai_in": None, "possibly_ai": False, "capture": False,
             "digital_source_types": [], "declarations": [], "trace": False, "traces": [], "chain": [],
             "truncated": [], "assessment": assessment, "remote": remote,
@@ -479,19 +522,28 @@ def summary_rows(section: Mapping[str, Any]) -> list[tuple[str, str]]:
     rows.append(("C2PA declares", f"AI {ai} (in the {section.get('ai_in')} manifest)" if ai else
                  "no AI digital source type" + (" (possibly AI: algorithmic enhancement)"
                                                 if section.get("possibly_ai") else "")))
+    uncounted = 0
     for d in section.get("declarations") or []:
         if d.get("kind") is None:
             continue
+        if not d.get("counted"):
+            uncounted += 1
+            continue
         hops = " > ".join(f"{e['relationship']} '{e.get('ingredient') or '?'}'" for e in d.get("path") or [])
         where = f"{d['manifest']}" + (f" (via {hops})" if hops else " (active)")
-        counted = "" if d.get("counted") else " [not counted: input to a generator]"
-        rows.append(("C2PA source", f"{d['action']} {d['code']} -> {d['class']} in {where}{counted}"))
+        rows.append(("C2PA source", f"{d['action']} {d['code']} -> {d['class']} in {where}"))
+    if uncounted:
+        rows.append(("C2PA source", f"{uncounted} more on ingredients that were inputs to a generator (inputTo): "
+                                    "shown in the JSON, not counted"))
     for node in section.get("chain") or []:
         v = node.get("validation") or {}
         signer = node.get("signer") or {}
         who = " / ".join(x for x in (signer.get("issuer"), signer.get("common_name")) if x) or "?"
+        cert = node.get("certificate") or {}
+        valid = (f" (certificate valid {str(cert.get('not_before'))[:10]} to {str(cert.get('not_after'))[:10]})"
+                 if cert.get("not_after") else "")
         rows.append((f"C2PA manifest d{node.get('depth')}",
-                     f"{node.get('label')} by {node.get('claim_generator') or '?'}, signed by {who}: "
+                     f"{node.get('label')} by {node.get('claim_generator') or '?'}, signed by {who}{valid}: "
                      f"{v.get('summary', 'not in the store')}"))
     for t in section.get("traces") or []:
         rows.append(("C2PA generator", f"{t['source']}: {t['value']}"))

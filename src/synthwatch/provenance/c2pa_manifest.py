@@ -174,7 +174,11 @@ def _read_task(path: str, trust_anchors: str | None, fmt: str, trust: dict[str, 
             report = json.loads(reader.json())
             state = reader.get_validation_state()
             results = reader.get_validation_results()
-    out = c2pa_graph.read_store(report, results, state, trust_configured=configured, policy=policy)
+            try:  # the signing certificates' validity and the timestamps (an extra the reading can go without)
+                certs = c2pa_graph.certificates(json.loads(reader.crjson()))
+            except (c2pa.C2paError, ValueError, AttributeError):
+                certs = {}
+    out = c2pa_graph.read_store(report, results, state, trust_configured=configured, policy=policy, certs=certs)
     out["failures"] = _failures(results, out["active_manifest"] or "")
     return out
 

@@ -9,8 +9,9 @@ uses, in this order:
   Content Credentials Verify uses for conforming products;
 * the platform's own PEM file (``Settings.c2pa_trust_anchors``, ``SYNTHWATCH_C2PA_TRUST_ANCHORS``,
   ``synthwatch label check --trust-anchors``): CA certificates in it become additional anchors, end-entity
-  certificates in it are trusted as they are (an allow list, like the interim trust list's
-  ``allowed.pem``). The Content Credentials interim trust list is not shipped (no licence is
+  certificates in it are handed to the library as its allow list (like the interim trust list's
+  ``allowed.pem``), which c2pa-python 0.38.1 does not apply (checked): to trust a producer, list its
+  issuing CA. The Content Credentials interim trust list is not shipped (no licence is
   stated): a deployment that wants it puts its ``anchors.pem`` and ``allowed.pem`` in that file.
 
 :func:`resolve` turns what a caller passes (a PEM string, a :class:`C2paTrust`, or nothing: the
@@ -159,7 +160,6 @@ def resolve(trust_anchors: str | C2paTrust | None = None, *, shipped: bool = Tru
     """
     if isinstance(trust_anchors, C2paTrust):
         return trust_anchors
-    source = "caller"
     if trust_anchors is None:
         from synthwatch.config import get_settings
 
@@ -168,13 +168,16 @@ def resolve(trust_anchors: str | C2paTrust | None = None, *, shipped: bool = Tru
         except ValueError as exc:  # pydantic's ValidationError
             raise ConfigError(f"invalid synthwatch settings: {exc}") from exc
         trust_anchors = settings.c2pa_trust_anchors_pem()
-        source = f"Settings.c2pa_trust_anchors ({settings.c2pa_trust_anchors})" if trust_anchors else ""
     anchors, lists = _shipped() if shipped else ("", ())
     described = [dict(x) for x in lists]
     user = allowed = ""
     if trust_anchors:
         user, allowed, n_ca, n_ee = split_pem(trust_anchors)
-        described.append({"name": "platform trust list", "kind": "configured", "source": source,
+        # identified by its digest, not by where it was read from: every path reports it alike
+        described.append({"name": "platform trust list", "kind": "configured",
                           "certificates": n_ca + n_ee, "anchors": n_ca, "allowed_end_entities": n_ee,
                           "sha256": hashlib.sha256(trust_anchors.encode("utf-8")).hexdigest()})
+        if n_ee:
+            described[-1]["note"] = ("end-entity certificates are passed to the C2PA library's allow list, which "
+                                     "c2pa-python 0.38 does not apply: list the issuing CA to trust a producer")
     return C2paTrust(anchors_pem=anchors, user_anchors_pem=user, allowed_pem=allowed, lists=tuple(described))
