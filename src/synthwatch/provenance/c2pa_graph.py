@@ -419,6 +419,9 @@ def read_store(report: Mapping[str, Any], results: Mapping[str, Any] | None, sta
         node["validation"] = _dimensions(current.get(node["label"], []), recorded.get(node["label"], []),
                                          is_active=node["depth"] == 0, trust_configured=trust_configured,
                                          policy=pol)
+        if not node["in_store"]:
+            node["validation"]["summary"] = "referenced by its parent but not in the store: " + node["validation"][
+                "summary"]
 
     # declarations and traces
     declarations: list[dict[str, Any]] = []

@@ -202,6 +202,7 @@ def test_hostile_store_shapes_are_read_not_crashed_on() -> None:
     assert len(r["title"]) <= 301 and len(r["claim_generator"]) <= 301
     missing = [n for n in r["chain"] if not n["in_store"]]
     assert [n["label"] for n in missing] == ["urn:" + "x" * 252, "urn:missing"]
+    assert all(n["validation"]["summary"].startswith("referenced by its parent but not in the store") for n in missing)
     json.dumps(r)
     assert read_store({}, None, None)["chain"] == []
 
