@@ -3,7 +3,9 @@ the moderation service's commands. Thin: they call :mod:`synthwatch.service`."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 from collections.abc import Iterator
 from typing import Annotated, Any
 
@@ -106,7 +108,10 @@ def worker(
         from ..service.jobs.worker import Worker
 
         try:
-            code = Worker().run()
+            w = Worker()
+            with contextlib.suppress(OSError):
+                os.nice(w.opts.worker_nice)
+            code = w.run()
         except NotMigrated as exc:
             fail(exc)
         raise typer.Exit(code)

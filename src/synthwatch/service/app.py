@@ -79,6 +79,10 @@ def _model_checker(core: ServiceCore) -> Any:
         from ..models.store import ModelStore
 
         store = ModelStore(core.core.model_dir)
+        try:  # warm the detector registry so the first POST /v1/scans does not pay for it
+            core.resolve_detectors(core.default_detectors())
+        except Exception:  # noqa: BLE001 - reported below by the model check itself
+            pass
         missing: dict[str, list[str]] = {}
         corrupt: dict[str, dict[str, str]] = {}
         try:

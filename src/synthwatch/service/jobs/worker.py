@@ -248,7 +248,10 @@ def main() -> int:
     from ..db import NotMigrated
 
     try:
-        return Worker().run()
+        worker = Worker()
+        with contextlib.suppress(OSError):
+            os.nice(worker.opts.worker_nice)
+        return worker.run()
     except NotMigrated as exc:
         log.error("%s", exc)
         return 2
