@@ -155,6 +155,9 @@ class DetectorResult:
     n_inputs: int = 0  # windows / frames / faces scored
     segments: tuple[Segment, ...] = ()
     variant: str | None = None  # how the detector ran when not as for pictures (e.g. faster video frames)
+    #: False: the score is reported as a signal but takes no part in the verdict (its card says why:
+    #: e.g. at chance on sources it never saw)
+    decides_verdict: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         return _clean(self)  # type: ignore[no-any-return]

@@ -233,7 +233,7 @@ def test_a_failure_on_either_side_of_a_video_scan_is_reported_and_stops_the_othe
     ok = scanner.scan(p)
     assert ok.error is None
     assert ok.detector("aasist-l").segments and ok.detector("clip-probe").segments
-    target = next(s.detector for s in scanner._ensure_loaded() if s.detector.info.modality == failing)
+    target = next(s.detector for s in scanner.toolkit.load() if s.detector.info.modality == failing)
 
     def boom(*args: object, **kwargs: object) -> np.ndarray:
         raise DetectorError(f"{failing} side failed on purpose")
@@ -310,7 +310,7 @@ def test_video_frames_use_token_merging_by_default_and_exactly_on_request(model_
     assert rf.status == re.status == "ok" and rf.n_inputs == re.n_inputs == 3
     assert rf.variant and "token merging" in rf.variant and re.variant is None
     assert "variant" in rf.to_dict() and rf.to_dict()["variant"] == rf.variant
-    det = next(s.detector for s in scanner._ensure_loaded() if s.name == "clip-probe")
+    det = next(s.detector for s in scanner.toolkit.load() if s.name == "clip-probe")
     frames = [f.image for f in iter_frames(p, fps=1.0)]
     pictures = det.score(frames)
     np.testing.assert_allclose([s.score for s in re.segments], pictures, rtol=0, atol=1e-6)

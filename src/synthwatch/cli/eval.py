@@ -74,11 +74,11 @@ def run(
         "--asv-rates", help="fixed ASV error rates PFA,PMISS,PMISS_SPOOF for min t-DCF when no ASV scores exist "
         "(as the ASVspoof 5 package does with its organisers' ASV)")] = None,
     audio_windows: Annotated[str, typer.Option(
-        "--audio-windows", help="first: the detector's own first window (upstream protocol); all: consecutive "
-        "windows, scores averaged")] = "first",
-    fps: Annotated[float, typer.Option("--fps", help="video frames sampled per second")] = 1.0,
-    max_frames: Annotated[int, typer.Option("--max-frames", help="most frames per video (spread over it); 0 = no cap")] = 32,
-    frame_agg: Annotated[str, typer.Option("--frame-agg", help="frame scores -> video score: mean, max, median, topq")] = "mean",
+        "--audio-windows", help="scan: the windows, voice-activity gating and aggregation of `synthwatch scan` "
+        "(default); first: each clip whole to the detector, no gating (the upstream protocol of the ASVspoof "
+        "baselines, to compare with published numbers)")] = "scan",
+    fps: Annotated[float | None, typer.Option("--fps", help="video frames sampled per second (as `scan --fps`; "
+                                              "default: the settings' sampling, 1)")] = None,
     exact_frames: Annotated[bool, typer.Option(
         "--exact-frames", help="score video frames exactly like pictures (by default they are scored as "
         "`synthwatch scan` scores them: clip-probe with token merging, see docs/models/clip-probe.md)")] = False,
@@ -86,7 +86,6 @@ def run(
     faces: Annotated[str, typer.Option("--faces", help="face detectors: detect faces first, or 'aligned' when the "
                                        "inputs are aligned face crops")] = "detect",
     face_detector: Annotated[str, typer.Option("--face-detector", help="centerface or yunet")] = "centerface",
-    batch_size: Annotated[int, typer.Option("--batch-size", help="inputs per detector call")] = 16,
     bootstrap: Annotated[int, typer.Option("--bootstrap", help="bootstrap replicates for the 95% intervals (0: none)")] = 1000,
     seed: Annotated[int, typer.Option("--seed", help="seed of the bootstrap, --limit and random perturbations")] = 0,
     limit: Annotated[int | None, typer.Option("--limit", help="evaluate at most N items (class shares kept, seeded)")] = None,
@@ -111,19 +110,22 @@ def run(
         settings, store = _store(home, cards)
         names = _split_csv([detectors])
         splits = tuple(_split_csv(split)) or None
+        sampling = settings.sampling.model_copy(update={**({"fps": fps} if fps else {}),
+                                                        **({"frame_token_merging": 0} if exact_frames else {})})
         cfg = EvalConfig(
             detectors=names, conditions=parse_conditions(_split_csv(perturb)), calibrate_on=calibrate_on,
             calibrate_method=calibrate_method, splits=splits, audio_windows=audio_windows,
-            window_s=settings.sampling.audio_window_s, sample_rate=settings.sampling.audio_sample_rate, fps=fps,
-            max_frames=max_frames or None, frame_agg=frame_agg, group_agg=group_agg, faces=faces,
-            frame_token_merging=0 if exact_frames else settings.sampling.frame_token_merging,
-            face_detector=face_detector, batch_size=batch_size, n_boot=bootstrap, seed=seed, limit=limit,
+            sampling=type(sampling).model_validate(sampling.model_dump()), group_agg=group_agg, faces=faces,
+            face_detector=face_detector, n_boot=bootstrap, seed=seed, limit=limit,
             dedupe=not no_dedupe, asv_error_rates=_asv(asv_scores, asv_rates),
             asv_scores_file=str(asv_scores) if asv_scores else (f"fixed rates {asv_rates}" if asv_rates else None),
             limits=settings.limits)
         cfg.validate()
         if write_card and not calibrate_on:
             raise ConfigError("--write-card needs --calibrate-on SPLIT (thresholds are never fitted on reported data)")
+        if write_card and cfg.protocol != "scan":
+            raise ConfigError(f"--write-card needs items scored as `synthwatch scan` scores them (this run: "
+                              f"{cfg.protocol}): a threshold fitted on other scores would not hold in scans")
         dataset = load_dataset(data)
         summary = dataset.summary()
         _err.print(f"data: {summary['n_items']} items ({summary['n_real']} real, {summary['n_fake']} fake); "

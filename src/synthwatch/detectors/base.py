@@ -72,6 +72,14 @@ class Detector(ABC):
         card = self.card
         return float(card.threshold) if card is not None else 0.5
 
+    @property
+    def decides_verdict(self) -> bool:
+        """Whether this detector's score takes part in the fused verdict: False when its card says
+        ``decides_verdict: false`` (measured at chance on sources it never saw; ``decides_verdict_basis``
+        says on what). Its score is still reported as a signal."""
+        card = self.card
+        return bool(card.extra.get("decides_verdict", True)) if card is not None else True
+
     def load(self, store: ModelStore) -> None:
         """Load the model from ``store`` (sha256-checked), or from the package for a model that ships
         inside synthwatch (its packaged card). Idempotent and thread-safe."""

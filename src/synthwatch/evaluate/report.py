@@ -326,8 +326,9 @@ def _overview(doc: dict[str, Any]) -> list[tuple[str, str]]:
         ("calibration", (f"thresholds fitted on split {cfg['calibrate_on']!r} ({cfg['calibrate_method']}), "
                          f"{ds['n_calibration']} items, reported on the other items")
          if cfg.get("calibrate_on") else "none: metrics at the model cards' thresholds"),
-        ("scoring", f"audio windows: {cfg['audio_windows']}; video: {cfg['fps']} fps, at most {cfg['max_frames']} "
-                    f"frames, frame aggregation {cfg['frame_agg']}; groups: {cfg['group_agg']}; faces: {cfg['faces']}"),
+        ("scoring", f"{cfg.get('protocol', 'scan')}: audio windows {cfg['audio_windows']}; video: {cfg['fps']} fps, "
+                    f"at most {cfg['max_frames']} frames, frame aggregation {cfg['frame_agg']}; groups: "
+                    f"{cfg['group_agg']}; faces: {cfg['faces']}"),
         ("intervals", f"95% stratified bootstrap, {cfg['bootstrap']} replicates, seed {cfg['seed']}"),
     ]
     return out
@@ -477,8 +478,8 @@ def compare_results(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
         notes.append("the two runs read different data SPECs")
     if a["dataset"].get("n_evaluated") != b["dataset"].get("n_evaluated"):
         notes.append(f"items evaluated differ: {a['dataset'].get('n_evaluated')} vs {b['dataset'].get('n_evaluated')}")
-    for k in ("calibrate_on", "calibrate_method", "audio_windows", "fps", "max_frames", "frame_agg", "group_agg",
-              "faces", "seed", "limit"):
+    for k in ("protocol", "calibrate_on", "calibrate_method", "audio_windows", "fps", "max_frames", "frame_agg",
+              "frame_token_merging", "group_agg", "faces", "seed", "limit"):
         if a["config"].get(k) != b["config"].get(k):
             notes.append(f"config {k}: {a['config'].get(k)!r} vs {b['config'].get(k)!r}")
     return {"a": {"created_at": a.get("created_at"), "command": a.get("command")},

@@ -48,7 +48,7 @@ import random
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -58,11 +58,14 @@ import numpy as np
 
 from .. import __version__
 from .._hashing import sha256_file
-from ..config import FRAME_TOKEN_MERGING, Limits
-from ..detectors import registry
+from ..config import Limits, Sampling
 from ..detectors.base import Detector
-from ..errors import ConfigError, DetectorError, MediaError, ModelError, ModelNotInstalled
+from ..detectors.registry import Registry
+from ..errors import ConfigError, DetectorError, MediaError
+from ..media.items import AudioWindow
 from ..models.store import ModelStore
+from ..pipeline.analyse import Analysis, Evidence, Toolkit, windows_of
+from ..types import DetectorStatus
 from . import metrics as M
 from .data import Dataset, EvalItem
 from .perturb import CLEAN, Condition, reencode_h264, rng_for
@@ -72,9 +75,7 @@ __all__ = ["EvalConfig", "ItemScore", "EvalRun", "run_eval", "load_asv_scores", 
 log = logging.getLogger(__name__)
 
 RESULTS_SCHEMA = "synthwatch.eval/1"
-FACE_CROP = 256
-MAX_FACES = 4
-MIN_LAST_WINDOW_S = 0.5
+MIN_LAST_WINDOW_S = 0.5  # the media layer's rule for the last, shorter audio window
 MAX_LISTED_FAILURES = 200
 
 Hook = Callable[[str, dict[str, Any]], None]
@@ -86,26 +87,25 @@ def _noop(step: str, info: dict[str, Any]) -> None:
 
 @dataclass
 class EvalConfig:
-    """How a run scores and reports (see the module docstring)."""
+    """How a run scores and reports (see the module docstring).
+
+    Items are scored exactly as ``synthwatch scan`` scores them with the same ``sampling`` (video
+    frames per second, audio windows, token merging on frames), ``limits``, detectors and face
+    detector. Two protocols differ on purpose and say so in the results: ``audio_windows="first"``
+    (each clip whole to the detector, no voice-activity gating: the upstream protocol of the
+    ASVspoof baselines, for comparing with published numbers) and ``faces="aligned"`` (the inputs are
+    already aligned face crops)."""
 
     detectors: list[str]
     conditions: list[Condition] = field(default_factory=lambda: [CLEAN])
     calibrate_on: str | None = None
     calibrate_method: str = "eer"
     splits: tuple[str, ...] | None = None  # report only items of these splits (None: every split)
-    audio_windows: str = "first"  # first | all
-    window_s: float = 4.0
-    sample_rate: int = 16_000
-    fps: float = 1.0
-    max_frames: int | None = 32
-    frame_agg: str = "mean"
+    audio_windows: str = "scan"  # scan | first
+    sampling: Sampling = field(default_factory=Sampling)
     group_agg: str = "mean"
-    #: video frames are scored as ``synthwatch scan`` scores them: detectors that support it
-    #: (clip-probe) merge this many token pairs per block on frames; 0 = exactly like pictures
-    frame_token_merging: int = FRAME_TOKEN_MERGING
     faces: str = "detect"  # detect | aligned
     face_detector: str = "centerface"
-    batch_size: int = 16
     n_boot: int = 1000
     breakdown_boot: int | None = None  # replicates for per-family/source intervals (None: n_boot)
     dedupe: bool = True  # drop repeated files (same sha256); a file under both labels is dropped entirely
@@ -118,19 +118,16 @@ class EvalConfig:
     def validate(self) -> None:
         if not self.detectors:
             raise ConfigError("name at least one detector")
-        if self.audio_windows not in ("first", "all"):
-            raise ConfigError("audio windows must be 'first' or 'all'")
+        if self.audio_windows not in ("scan", "first"):
+            raise ConfigError("audio windows must be 'scan' or 'first'")
         if self.faces not in ("detect", "aligned"):
             raise ConfigError("faces must be 'detect' or 'aligned'")
-        for what, how in (("frame", self.frame_agg), ("group", self.group_agg)):
-            if how not in M.AGGREGATIONS:
-                raise ConfigError(f"{what} aggregation {how!r}: use one of {', '.join(M.AGGREGATIONS)}")
+        if self.group_agg not in M.AGGREGATIONS:
+            raise ConfigError(f"group aggregation {self.group_agg!r}: use one of {', '.join(M.AGGREGATIONS)}")
         if self.breakdown_boot is not None and self.breakdown_boot < 0:
             raise ConfigError("bootstrap count >= 0")
-        if not (self.fps > 0 and self.window_s > 0 and self.batch_size >= 1 and self.n_boot >= 0):
-            raise ConfigError("fps, window length and batch size must be positive, bootstrap count >= 0")
-        if self.max_frames is not None and self.max_frames < 1:
-            raise ConfigError("max frames must be at least 1")
+        if self.n_boot < 0:
+            raise ConfigError("bootstrap count >= 0")
         if self.limit is not None and self.limit < 2:
             raise ConfigError("limit must be at least 2")
         if not self.conditions or not self.conditions[0].clean:
@@ -144,23 +141,34 @@ class EvalConfig:
     def n_breakdown_boot(self) -> int:
         return self.n_boot if self.breakdown_boot is None else self.breakdown_boot
 
+    @property
+    def protocol(self) -> str:
+        """``scan`` when every item is scored as ``synthwatch scan`` scores it, else what differs."""
+        diff = [x for x, on in (("audio=first-window", self.audio_windows == "first"),
+                                ("faces=aligned", self.faces == "aligned")) if on]
+        return "scan" if not diff else "upstream: " + ", ".join(diff)
+
     def to_dict(self) -> dict[str, Any]:
+        samp = self.sampling
         return {
             "detectors": list(self.detectors),
+            "protocol": self.protocol,
             "conditions": [c.name for c in self.conditions],
             "calibrate_on": self.calibrate_on,
             "calibrate_method": self.calibrate_method if self.calibrate_on else None,
             "splits": list(self.splits) if self.splits is not None else None,
             "audio_windows": self.audio_windows,
-            "window_s": self.window_s,
-            "sample_rate": self.sample_rate,
-            "fps": self.fps,
-            "max_frames": self.max_frames,
-            "frame_agg": self.frame_agg,
+            "window_s": samp.audio_window_s,
+            "hop_s": samp.audio_hop_s,
+            "sample_rate": samp.audio_sample_rate,
+            "fps": samp.fps,
+            "keyframes_only": samp.keyframes_only,
+            "frame_token_merging": samp.frame_token_merging,
+            "max_frames": self.limits.max_frames,
+            "frame_agg": "topq",
             "group_agg": self.group_agg,
             "faces": self.faces,
             "face_detector": self.face_detector,
-            "batch_size": self.batch_size,
             "bootstrap": self.n_boot,
             "breakdown_bootstrap": self.n_breakdown_boot,
             "dedupe": self.dedupe,
@@ -236,6 +244,8 @@ def load_asv_scores(path: str | Path) -> tuple[float, float, float]:
 # ---------------------------------------------------------------------------------------- slots
 @dataclass
 class _Slot:
+    """A detector of the run with its card threshold and the compute it used per condition."""
+
     name: str
     detector: Detector | None
     modality: str
@@ -251,360 +261,191 @@ class _Slot:
     n_inputs: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
 
-def _load_slots(names: list[str], store: ModelStore) -> list[_Slot]:
-    slots = []
-    seen = set()
-    for name in names:
-        cls = registry.detector_class(name)  # UnknownDetector -> usage error, before any work
-        if cls.info.name in seen:
-            continue
-        seen.add(cls.info.name)
-        det = cls()
-        slot = _Slot(cls.info.name, det, cls.info.modality, cls.info.version, cls.info.model)
-        try:
-            det.load(store)
-        except ModelNotInstalled as exc:
-            slot.detector, slot.status = None, "unavailable"
-            slot.reason = str(exc)
-            slot.install_hint = exc.hint or store.install_hint(cls.info.model or name)
-        except ModelError as exc:
-            slot.detector, slot.status = None, "unavailable"
-            slot.reason = f"model could not be loaded: {exc}"
-            slot.install_hint = store.install_hint(cls.info.model or name)
-        if slot.detector is not None:
-            slot.threshold = float(slot.detector.threshold)
-            card = slot.detector.card
+def _slots_of(kit: Toolkit) -> list[_Slot]:
+    out = []
+    for s in kit.load():
+        slot = _Slot(s.name, s.detector, s.modality, s.info.version, s.info.model)
+        if s.detector is None:
+            slot.status = "unavailable"
+            slot.reason = s.missing_reason or ""
+            slot.install_hint = s.install_hint or ""
+        else:
+            slot.threshold = float(s.detector.threshold)
+            card = s.detector.card
             slot.threshold_source = card.threshold_source if card is not None else "no model card: default 0.5"
-        slots.append(slot)
-    return slots
+        out.append(slot)
+    return out
 
 
 # ---------------------------------------------------------------------------------------- scoring
-Key = tuple[int, str]  # (item index, condition name)
-
-
-class _Batcher:
-    """Pools preprocessed inputs of one detector across items and conditions; scores in batches."""
-
-    def __init__(self, slot: _Slot, batch_size: int) -> None:
-        self.slot = slot
-        self.batch_size = batch_size
-        self.pending: list[tuple[Key, int, int, np.ndarray]] = []  # key, picture/window index, face index
-        self.pending_frames: list[tuple[Key, int, int, np.ndarray]] = []  # raw video frames (detect_frames)
-        self.token_merging = 0
-        self.out: dict[Key, list[tuple[int, int, float]]] = defaultdict(list)
-        self.errors: dict[Key, tuple[str, str]] = {}
-
-    def submit_frame(self, key: Key, sub: int, raw: np.ndarray) -> None:
-        """A raw video frame, scored the way the scanner scores frames (``detect_frames``)."""
-        if key in self.errors:
-            return
-        self.pending_frames.append((key, sub, 0, raw))
-        if len(self.pending_frames) >= self.batch_size:
-            batch, self.pending_frames = self.pending_frames, []
-            self._detect(batch, frames=True)
-
-    def submit(self, key: Key, sub: int, face: int, raw: np.ndarray) -> None:
-        det = self.slot.detector
-        assert det is not None
-        if key in self.errors:
-            return
-        t0 = time.perf_counter()
-        try:
-            x = det.preprocess(raw)
-        except DetectorError as exc:
-            self.errors[key] = (exc.code, str(exc))
-            return
-        finally:
-            self.slot.infer_s[key[1]] += time.perf_counter() - t0
-        self.pending.append((key, sub, face, x))
-        if len(self.pending) >= self.batch_size:
-            self.flush()
-
-    def _detect(self, batch: list[tuple[Key, int, int, np.ndarray]], frames: bool = False) -> None:
-        det = self.slot.detector
-        assert det is not None
-        t0 = time.perf_counter()
-        try:
-            if frames:
-                raw = det.detect_frames([b[3] for b in batch], token_merging=self.token_merging)
-            else:
-                raw = det.detect(np.stack([b[3] for b in batch]))
-            scores = np.asarray(raw, dtype=np.float64)
-            if scores.shape != (len(batch),) or not np.all(np.isfinite(scores)):
-                raise DetectorError(f"{self.slot.name} returned scores of shape {scores.shape} "
-                                    f"(finite: {bool(np.all(np.isfinite(scores)))}) for {len(batch)} inputs")
-        except DetectorError as exc:
-            dt = time.perf_counter() - t0
-            for b in batch:
-                self.slot.infer_s[b[0][1]] += dt / len(batch)
-            if len(batch) == 1:
-                self.errors[batch[0][0]] = (exc.code, str(exc))
-                return
-            for b in batch:  # isolate the input(s) the detector refuses
-                self._detect([b], frames)
-            return
-        dt = time.perf_counter() - t0
-        for b, s in zip(batch, scores, strict=True):
-            self.slot.infer_s[b[0][1]] += dt / len(batch)
-            self.slot.n_inputs[b[0][1]] += 1
-            self.out[b[0]].append((b[1], b[2], float(s)))
-
-    def flush(self) -> None:
-        if self.pending:
-            batch, self.pending = self.pending, []
-            self._detect(batch)
-        if self.pending_frames:
-            batch, self.pending_frames = self.pending_frames, []
-            self._detect(batch, frames=True)
-
-
 @dataclass
 class _ItemState:
-    """What decoding found for one item (shared by the detectors)."""
+    """What the analysis core found for one item, per condition."""
 
     kind: str = ""  # image | audio | video
     error: tuple[str, str] | None = None  # the file could not be read at all
-    stream_errors: dict[str, tuple[str, str]] = field(default_factory=dict)  # "frames" / "audio" -> (code, msg)
-    na: dict[str, str] = field(default_factory=dict)  # "audio"/"frames"/"faces:<cond>" -> reason
     duration_s: float | None = None
-    frames_scored: dict[str, int] = field(default_factory=dict)  # condition -> sampled frames
-    audio_s: dict[str, float] = field(default_factory=dict)  # condition -> seconds of audio given
+    evidence: dict[str, Evidence] = field(default_factory=dict)  # condition -> evidence
+    stream_errors: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)  # (cond, stream) -> error
+    audio_s: dict[str, float] = field(default_factory=dict)  # condition -> seconds of audio analysed
 
 
 class _Scorer:
-    def __init__(self, cfg: EvalConfig, slots: list[_Slot], store: ModelStore, tmp: Path, hook: Hook) -> None:
+    """Decodes each item, perturbs it per condition and hands it to the analysis core: the per-item
+    scores are exactly what ``synthwatch scan`` reports for the same detectors and sampling."""
+
+    def __init__(self, cfg: EvalConfig, kit: Toolkit, tmp: Path) -> None:
         self.cfg = cfg
-        self.slots = [s for s in slots if s.detector is not None]
-        self.batchers = {s.name: _Batcher(s, cfg.batch_size) for s in self.slots}
-        for s in self.slots:  # frames as the scanner scores them, where the detector differs on frames
-            if s.detector is not None and s.detector.frame_variant(cfg.frame_token_merging):
-                self.batchers[s.name].token_merging = cfg.frame_token_merging
+        self.kit = kit
         self.tmp = tmp
-        self.hook = hook
         self.decode_s: dict[str, float] = defaultdict(float)
         self.perturb_s = 0.0
-        self.face_s = 0.0
-        self.face_detector: Any = None
-        self.face_missing = ""
-        if cfg.faces == "detect" and any(s.modality == "face" for s in self.slots):
-            from ..faces.detection import create_face_detector
+        self.pictures = bool(kit.ready("image") or kit.ready("face"))
+        self.voice = bool(kit.ready("audio"))
 
-            try:
-                self.face_detector = create_face_detector(cfg.face_detector, store)
-            except ModelError as exc:
-                self.face_missing = f"face detector {cfg.face_detector!r} unavailable: {exc}"
+    def _analysis(self) -> Analysis:
+        return self.kit.analysis(token_merging=self.cfg.sampling.frame_token_merging, strict=False)
 
-    def _by_modality(self, modality: str) -> list[_Slot]:
-        return [s for s in self.slots if s.modality == modality]
-
-    # ---------------------------------------------------------------- pictures
-    def _picture(self, key: Key, sub: int, img: np.ndarray, state: _ItemState, frame: bool = False) -> None:
-        for slot in self._by_modality("image"):
-            batcher = self.batchers[slot.name]
-            if frame and batcher.token_merging > 0:
-                batcher.submit_frame(key, sub, img)
-            else:
-                batcher.submit(key, sub, 0, img)
-        faces = self._by_modality("face")
-        if not faces:
-            return
-        if self.cfg.faces == "aligned":
-            for slot in faces:
-                self.batchers[slot.name].submit(key, sub, 0, img)
-            return
-        if self.face_detector is None:
-            state.na[f"faces:{key[1]}"] = self.face_missing or "no face detector"
-            return
-        from ..faces.align import align_face
-
-        t0 = time.perf_counter()
-        dets = self.face_detector.detect(img)[:MAX_FACES]
-        crops = [align_face(img, d, size=FACE_CROP) for d in dets]
-        self.face_s += time.perf_counter() - t0
-        for fi, crop in enumerate(crops):
-            for slot in faces:
-                self.batchers[slot.name].submit(key, sub, fi, crop)
-
-    # ---------------------------------------------------------------- audio
-    def _windows(self, x: np.ndarray) -> list[np.ndarray]:
-        if self.cfg.audio_windows == "first":
-            return [x]
-        n = int(round(self.cfg.window_s * self.cfg.sample_rate))
-        min_last = int(MIN_LAST_WINDOW_S * self.cfg.sample_rate)
-        out = [x[i:i + n] for i in range(0, max(x.size - n, 0) + 1, n)]
-        covered = len(out) * n
-        if x.size - covered >= min_last and covered < x.size:
-            out.append(x[covered:])
-        return out or [x]
-
-    def _audio(self, idx: int, item: EvalItem, x: np.ndarray, state: _ItemState,
-               conditions: list[Condition]) -> None:
-        voice = self._by_modality("audio")
-        if not voice:
-            return
-        if x.size == 0:
-            state.na["audio"] = "no audio track" if state.kind == "video" else "no audio could be decoded"
-            return
-        sr = self.cfg.sample_rate
-        for cond in conditions:
-            if not cond.applies_to("audio"):
-                continue
-            t0 = time.perf_counter()
-            try:
-                y = cond.apply_audio(x, sr, rng_for(self.cfg.seed, cond.name, item.id))
-            except MediaError as exc:
-                for slot in voice:
-                    self.batchers[slot.name].errors[(idx, cond.name)] = (exc.code, str(exc))
-                continue
-            finally:
-                self.perturb_s += time.perf_counter() - t0
-            state.audio_s[cond.name] = y.size / sr
-            for wi, w in enumerate(self._windows(y)):
-                for slot in voice:
-                    self.batchers[slot.name].submit((idx, cond.name), wi, 0, w)
-
-    # ---------------------------------------------------------------- items
-    def score_item(self, idx: int, item: EvalItem, conditions: list[Condition]) -> _ItemState:
-        """Decode ``item`` once, perturb it per condition and submit its inputs to the detectors.
-        A file that cannot be read fails for every detector; a video whose frames or audio track
+    def score_item(self, item: EvalItem, conditions: list[Condition]) -> _ItemState:
+        """A file that cannot be read fails for every detector; a video whose frames or audio track
         cannot be decoded fails only for the detectors of that stream."""
         from ..media import probe, sniff
 
-        state = _ItemState()
-        pictures = bool(self._by_modality("image") or self._by_modality("face"))
-        voice = bool(self._by_modality("audio"))
+        st = _ItemState()
         try:
-            kind = sniff(item.path).kind.value
-            state.kind = kind
-            if kind == "image":
-                state.na["audio"] = "an image has no audio"
-                if pictures:
-                    self._image(idx, item, state, conditions)
-            elif kind == "audio":
-                state.na["frames"] = "audio has no pictures"
-                if voice:
-                    self._audio_file(idx, item, state, conditions)
+            st.kind = sniff(item.path).kind.value
+            if st.kind == "image":
+                if self.pictures:
+                    self._image(item, st, conditions)
+            elif st.kind == "audio":
+                audio = self._read_audio(item, st) if self.voice else None
+                for cond in conditions:
+                    a = self._analysis()
+                    a.mark_not_applicable("image", "audio has no pictures")
+                    a.mark_not_applicable("face", "audio has no pictures")
+                    if audio is not None:
+                        self._audio(item, audio, cond, a, st)
+                    st.evidence[cond.name] = a.finish()
             else:
                 info = probe(item.path, self.cfg.limits)
-                state.duration_s = info.duration_s
-                if not info.has_video:
-                    state.na["frames"] = "no video stream"
-                elif pictures:
+                st.duration_s = info.duration_s
+                audio = None
+                if info.has_audio and self.voice:
                     try:
-                        self._video_frames(idx, item, info, state, conditions)
+                        audio = self._read_audio(item, st)
                     except MediaError as exc:
-                        state.stream_errors["frames"] = (exc.code, str(exc))
-                if not info.has_audio:
-                    state.na["audio"] = "no audio track"
-                elif voice:
-                    try:
-                        self._audio_file(idx, item, state, conditions)
-                    except MediaError as exc:
-                        state.stream_errors["audio"] = (exc.code, str(exc))
+                        for cond in conditions:
+                            st.stream_errors[(cond.name, "audio")] = (exc.code, str(exc))
+                for cond in conditions:
+                    a = self._analysis()
+                    if not info.has_video:
+                        a.mark_not_applicable("image", "no video stream")
+                        a.mark_not_applicable("face", "no video stream")
+                    elif self.pictures and cond.applies_to("frames"):
+                        try:
+                            self._frames(item, info, cond, a)
+                        except MediaError as exc:
+                            st.stream_errors[(cond.name, "frames")] = (exc.code, str(exc))
+                    if not info.has_audio:
+                        a.mark_not_applicable("audio", "no audio track")
+                    elif audio is not None:
+                        self._audio(item, audio, cond, a, st)
+                    st.evidence[cond.name] = a.finish()
         except MediaError as exc:
-            state.error = (exc.code, str(exc))
-        return state
+            st.error = (exc.code, str(exc))
+        return st
 
-    def _image(self, idx: int, item: EvalItem, state: _ItemState, conditions: list[Condition]) -> None:
+    # ---------------------------------------------------------------- pictures
+    def _image(self, item: EvalItem, st: _ItemState, conditions: list[Condition]) -> None:
         from ..media import load_image
 
         t0 = time.perf_counter()
         img = load_image(item.path, self.cfg.limits)
         self.decode_s["image"] += time.perf_counter() - t0
         for cond in conditions:
+            a = self._analysis()
+            a.mark_not_applicable("audio", "an image has no audio")
             if cond.applies_to("image"):
                 t1 = time.perf_counter()
-                pimg = cond.apply_picture(img)
+                pic = cond.apply_picture(img)
                 self.perturb_s += time.perf_counter() - t1
-                self._picture((idx, cond.name), 0, pimg, state)
+                a.add_picture(pic, aligned_face=self.cfg.faces == "aligned")
+            st.evidence[cond.name] = a.finish()
 
-    def _audio_file(self, idx: int, item: EvalItem, state: _ItemState, conditions: list[Condition]) -> None:
-        from ..media import read_audio
-
-        t0 = time.perf_counter()
-        x = read_audio(item.path, self.cfg.limits, sample_rate=self.cfg.sample_rate)
-        self.decode_s[state.kind] += time.perf_counter() - t0
-        if state.kind == "audio":
-            state.duration_s = x.size / self.cfg.sample_rate
-        self._audio(idx, item, x, state, conditions)
-
-    def _sample_fps(self, info: Any) -> float:
-        fps = self.cfg.fps
-        if self.cfg.max_frames and info.duration_s and info.duration_s * fps > self.cfg.max_frames:
-            fps = self.cfg.max_frames / info.duration_s  # spread max_frames over the whole video
-        return fps
-
-    def _video_frames(self, idx: int, item: EvalItem, info: Any, state: _ItemState,
-                      conditions: list[Condition]) -> None:
+    def _frames(self, item: EvalItem, info: Any, cond: Condition, a: Analysis) -> None:
+        """Sample the video (or its re-encoded copy for an H.264 condition) the way ``scan`` does
+        and feed the perturbed frames to the core."""
         from ..media import iter_frames
 
-        limits = self.cfg.limits
-        fps = self._sample_fps(info)
-        plain = [c for c in conditions if c.applies_to("frames") and not c.reencodes_video]
-        encoded = [c for c in conditions if c.applies_to("frames") and c.reencodes_video]
-        # one pass over the original for every condition without a re-encode
-        t0 = time.perf_counter()
-        n = 0
-        frames = iter_frames(item.path, limits, fps=fps)
-        try:
-            for frame in frames:
+        samp = self.cfg.sampling
+        source = item.path
+        after: tuple[Any, ...] | None = None
+        reencoded: Path | None = None
+        if cond.reencodes_video:
+            before, op, after = cond.split_video()
+            assert op is not None
+            native = float(info.fps or 25.0)
+            reencoded = self.tmp / "reencode.mp4"
+            t0 = time.perf_counter()
+            reencode_h264((f.image for f in iter_frames(item.path, self.cfg.limits, fps=native)), native, reencoded,
+                          int(op.value), before=before)
+            self.perturb_s += time.perf_counter() - t0
+            source = reencoded
+        frames = iter_frames(source, self.cfg.limits, fps=samp.fps, keyframes_only=samp.keyframes_only)
+
+        def perturbed() -> Iterator[tuple[float, np.ndarray]]:
+            t0 = time.perf_counter()
+            for f in frames:
                 self.decode_s["video"] += time.perf_counter() - t0
-                for cond in plain:
-                    t1 = time.perf_counter()
-                    img = cond.apply_picture(frame.image)
-                    self.perturb_s += time.perf_counter() - t1
-                    self._picture((idx, cond.name), n, img, state, frame=True)
-                n += 1
-                if self.cfg.max_frames and n >= self.cfg.max_frames:
-                    break
+                t1 = time.perf_counter()
+                img = cond.apply_picture(f.image, ops=after) if after is not None else cond.apply_picture(f.image)
+                self.perturb_s += time.perf_counter() - t1
+                yield f.t_s, img
                 t0 = time.perf_counter()
+
+        try:
+            expected = int(np.ceil(info.duration_s * samp.fps)) if info.duration_s else None
+            a.add_frames(perturbed(), period_s=1.0 / samp.fps, end_s=info.duration_s, expected=expected)
         finally:
             close = getattr(frames, "close", None)
             if close is not None:
                 close()
-        for cond in plain:
-            state.frames_scored[cond.name] = n
-        for cond in encoded:
-            self._reencoded(idx, item, info, cond, fps, state)
+            if reencoded is not None:
+                reencoded.unlink(missing_ok=True)
 
-    def _reencoded(self, idx: int, item: EvalItem, info: Any, cond: Condition, fps: float,
-                   state: _ItemState) -> None:
-        from ..media import iter_frames
+    # ---------------------------------------------------------------- audio
+    def _read_audio(self, item: EvalItem, st: _ItemState) -> np.ndarray:
+        from ..media import read_audio
 
-        before, op, after = cond.split_video()
-        assert op is not None
-        limits = self.cfg.limits
-        native = float(info.fps or 25.0)
-        dst = self.tmp / f"reencode-{idx}.mp4"
+        t0 = time.perf_counter()
+        x = read_audio(item.path, self.cfg.limits, sample_rate=self.cfg.sampling.audio_sample_rate)
+        self.decode_s[st.kind] += time.perf_counter() - t0
+        if st.kind == "audio":
+            st.duration_s = x.size / self.cfg.sampling.audio_sample_rate
+        return x
+
+    def _audio(self, item: EvalItem, x: np.ndarray, cond: Condition, a: Analysis, st: _ItemState) -> None:
+        samp = self.cfg.sampling
+        sr = samp.audio_sample_rate
+        if x.size == 0:
+            a.mark_not_applicable("audio", "no audio track" if st.kind == "video" else "no audio could be decoded")
+            return
+        if not cond.applies_to("audio"):
+            return
         t0 = time.perf_counter()
         try:
-            reencode_h264((f.image for f in iter_frames(item.path, limits, fps=native)), native, dst,
-                          int(op.value), before=before)
-            self.perturb_s += time.perf_counter() - t0
-            n = 0
-            frames = iter_frames(dst, limits, fps=fps)
-            try:
-                for frame in frames:
-                    img = cond.apply_picture(frame.image, ops=after)
-                    self._picture((idx, cond.name), n, img, state, frame=True)
-                    n += 1
-                    if self.cfg.max_frames and n >= self.cfg.max_frames:
-                        break
-            finally:
-                close = getattr(frames, "close", None)
-                if close is not None:
-                    close()
-            state.frames_scored[cond.name] = n
+            y = cond.apply_audio(x, sr, rng_for(self.cfg.seed, cond.name, item.id))
         except MediaError as exc:
-            for slot in self._by_modality("image") + self._by_modality("face"):
-                self.batchers[slot.name].errors[(idx, cond.name)] = (exc.code, str(exc))
+            st.stream_errors[(cond.name, "audio")] = (exc.code, str(exc))
+            return
         finally:
-            dst.unlink(missing_ok=True)
-
-    def flush(self) -> None:
-        for b in self.batchers.values():
-            b.flush()
+            self.perturb_s += time.perf_counter() - t0
+        st.audio_s[cond.name] = y.size / sr
+        if self.cfg.audio_windows == "first":  # the detector's own first window, every clip scored
+            a.add_audio([AudioWindow(0.0, y.size / sr, y, sr)], vad=False)
+        else:
+            a.add_audio(windows_of(y, sample_rate=sr, window_s=samp.audio_window_s, hop_s=samp.audio_hop_s,
+                                   min_last_s=MIN_LAST_WINDOW_S))
 
 
 def _applicable_stream(modality: str, kind: str) -> str | None:
@@ -618,8 +459,17 @@ def _applicable_stream(modality: str, kind: str) -> str | None:
     return None
 
 
-def _finish_item(slot: _Slot, batcher: _Batcher, idx: int, item: EvalItem, state: _ItemState,
-                 cond: Condition, cfg: EvalConfig) -> ItemScore:
+def _na_code(reason: str) -> str:
+    if reason.startswith("no face found"):
+        return "no_face"
+    if reason.startswith("face detector") or reason == "no face detector":
+        return "no_face_detector"
+    if reason.startswith(("no speech", "no video frames", "nothing to score", "no frames")):
+        return "no_input"
+    return "not_applicable"
+
+
+def _finish_item(slot: _Slot, item: EvalItem, state: _ItemState, cond: Condition) -> ItemScore:
     name = slot.name
 
     def na(reason: str, code: str = "not_applicable") -> ItemScore:
@@ -630,38 +480,21 @@ def _finish_item(slot: _Slot, batcher: _Batcher, idx: int, item: EvalItem, state
     stream = _applicable_stream(slot.modality, state.kind)
     if stream is None:
         return na(f"{slot.modality} detectors do not apply to {state.kind or 'unknown'} items")
-    if stream == "audio" and "audio" in state.na:
-        return na(state.na["audio"])
-    if stream != "audio" and "frames" in state.na:
-        return na(state.na["frames"])
     if not cond.applies_to(stream):
         return na(f"condition {cond.name} does not apply to {stream}", "condition_not_applicable")
-    err = state.stream_errors.get("audio" if stream == "audio" else "frames")
+    err = state.stream_errors.get((cond.name, "audio" if stream == "audio" else "frames"))
     if err is not None:
         return ItemScore(item, name, cond.name, None, "failed", err[1], err[0])
-    key = (idx, cond.name)
-    if key in batcher.errors:
-        code, msg = batcher.errors[key]
-        return ItemScore(item, name, cond.name, None, "failed", msg, code)
-    got = batcher.out.get(key, [])
-    if not got:
-        if slot.modality == "face" and state.na.get(f"faces:{cond.name}"):
-            return na(state.na[f"faces:{cond.name}"], "no_face_detector")
-        if slot.modality == "face" and cfg.faces == "detect":
-            return na("no face found", "no_face")
-        return na("no frames could be sampled" if stream == "frames" else "nothing to score", "no_input")
-    per_sub: dict[int, list[float]] = defaultdict(list)
-    for sub, _face, s in got:
-        per_sub[sub].append(s)
-    # a picture's score: its best face (face detectors) or its only input; then aggregate
-    sub_scores = [max(v) for _, v in sorted(per_sub.items())]
-    if stream == "audio":
-        score = float(np.mean(sub_scores))  # windows: mean (one window in "first" mode)
-    elif stream == "frames":
-        score = M.aggregate(sub_scores, cfg.frame_agg)
-    else:
-        score = sub_scores[0]
-    return ItemScore(item, name, cond.name, score, "ok", n_inputs=len(got))
+    ev = state.evidence.get(cond.name)
+    res = ev.result(name) if ev is not None else None
+    if res is None:
+        return na("not scored")
+    if res.status == DetectorStatus.OK and res.score is not None:
+        return ItemScore(item, name, cond.name, float(res.score), "ok", n_inputs=res.n_inputs)
+    if res.status == DetectorStatus.ERROR:
+        return ItemScore(item, name, cond.name, None, "failed", res.reason or "detector failed", DetectorError.code)
+    reason = res.reason or "not applicable"
+    return na(reason, _na_code(reason))
 
 
 # ---------------------------------------------------------------------------------------- metrics
@@ -846,7 +679,7 @@ def _media_seconds(slot: _Slot, states: dict[int, _ItemState], ok_rows: list[Ite
 
 # ---------------------------------------------------------------------------------------- run
 def run_eval(dataset: Dataset, cfg: EvalConfig, *, store: ModelStore, hook: Hook | None = None,
-             command: str = "") -> EvalRun:
+             command: str = "", registry: Registry | None = None) -> EvalRun:
     """Score ``dataset`` with every detector of ``cfg`` under every condition and build the
     results document (schema :data:`RESULTS_SCHEMA`, documented in ``docs/eval-schema.md``)."""
     hook = hook or _noop
@@ -878,20 +711,25 @@ def run_eval(dataset: Dataset, cfg: EvalConfig, *, store: ModelStore, hook: Hook
             raise ConfigError(f"calibration split {cfg.calibrate_on!r} needs both real and fake items")
         if len(cal) == len(items):
             raise ConfigError(f"every item is in the calibration split {cfg.calibrate_on!r}; nothing is left to report")
-    slots = _load_slots(cfg.detectors, store)
+    kit = Toolkit(cfg.detectors, store=store, registry=registry, face_detector=cfg.face_detector)
+    slots = _slots_of(kit)
     hook("detectors", {"loaded": [s.name for s in slots if s.detector is not None],
                        "unavailable": [s.name for s in slots if s.detector is None]})
     states: dict[int, _ItemState] = {}
     with tempfile.TemporaryDirectory(prefix="synthwatch-eval-") as tmp:
-        scorer = _Scorer(cfg, slots, store, Path(tmp), hook)
-        if scorer.slots:
+        scorer = _Scorer(cfg, kit, Path(tmp))
+        if any(sl.detector is not None for sl in slots):
             for idx, item in enumerate(items):
                 # calibration items are scored on the clean condition only
-                st = _score_one(scorer, idx, item, cfg)
+                calibration = cfg.calibrate_on is not None and item.split == cfg.calibrate_on
+                st = scorer.score_item(item, [CLEAN] if calibration else cfg.conditions)
                 states[idx] = st
+                for cond_name, ev in st.evidence.items():
+                    for sl in slots:
+                        sl.infer_s[cond_name] += ev.compute_s.get(sl.name, 0.0)
+                        sl.n_inputs[cond_name] += ev.n_inputs.get(sl.name, 0)
                 hook("item", {"done": idx + 1, "total": len(items), "id": item.id,
                               "error": st.error[0] if st.error else None})
-            scorer.flush()
     wall_s = time.perf_counter() - t_start
 
     idx_of = {it.id: k for k, it in enumerate(items)}
@@ -904,20 +742,19 @@ def run_eval(dataset: Dataset, cfg: EvalConfig, *, store: ModelStore, hook: Hook
             "card": {"threshold": slot.threshold if slot.detector is not None else None,
                      "threshold_source": slot.threshold_source or None},
             "calibration": None, "speed": None, "conditions": [], "failures": [], "n_failures": 0,
-            "frame_variant": slot.detector.frame_variant(cfg.frame_token_merging) if slot.detector is not None
+            "frame_variant": slot.detector.frame_variant(cfg.sampling.frame_token_merging) if slot.detector is not None
             else None,
         }
         det_blocks.append(block)
         if slot.detector is None:
             continue
-        batcher = scorer.batchers[slot.name]
         rows_by_cond: dict[str, list[ItemScore]] = {}
         for cond in cfg.conditions:
             rows = []
             for idx, item in enumerate(items):
                 if cfg.calibrate_on is not None and item.split == cfg.calibrate_on and not cond.clean:
                     continue
-                rows.append(_finish_item(slot, batcher, idx, item, states[idx], cond, cfg))
+                rows.append(_finish_item(slot, item, states[idx], cond))
             rows_by_cond[cond.name] = rows
             all_scores.extend(rows)
         thresholds = {"card": slot.threshold}
@@ -967,7 +804,6 @@ def run_eval(dataset: Dataset, cfg: EvalConfig, *, store: ModelStore, hook: Hook
             "inputs_per_s": slot.n_inputs.get(CLEAN.name, 0) / infer if infer > 0 else None,
             "media_s": media_s,
             "rtf": infer / media_s if media_s else None,
-            "batch_size": cfg.batch_size,
         }
     n_item_errors = sum(1 for st in states.values() if st.error)
     results = {
@@ -983,17 +819,9 @@ def run_eval(dataset: Dataset, cfg: EvalConfig, *, store: ModelStore, hook: Hook
                                     "message": st.error[1]}
                                    for k, st in sorted(states.items()) if st.error][:MAX_LISTED_FAILURES]},
         "environment": {"cpu_count": os.cpu_count(), "wall_s": wall_s,
-                        "decode_s": dict(scorer.decode_s) if scorer.slots else {},
-                        "perturb_s": scorer.perturb_s if scorer.slots else 0.0,
-                        "face_detection_s": scorer.face_s if scorer.slots else 0.0},
+                        "decode_s": dict(scorer.decode_s),
+                        "perturb_s": scorer.perturb_s},
         "detectors": det_blocks,
         "files": {},
     }
     return EvalRun(results=results, scores=all_scores)
-
-
-def _score_one(scorer: _Scorer, idx: int, item: EvalItem, cfg: EvalConfig) -> _ItemState:
-    """Calibration items are scored on the clean condition only."""
-    if cfg.calibrate_on is not None and item.split == cfg.calibrate_on:
-        return scorer.score_item(idx, item, [CLEAN])
-    return scorer.score_item(idx, item, cfg.conditions)

@@ -16,7 +16,9 @@ Rules (documented in the README, section "How the verdict is made"):
   max below (:func:`apply_ensemble`). Without the file (or without a fitted combination for the
   members that ran) the members take part individually.
 * The fused score is the highest normalised score over the detectors that ran: evidence from any
-  one modality (a swapped face over a real voice) is enough to flag an item.
+  one modality (a swapped face over a real voice) is enough to flag an item. A detector whose card
+  says ``decides_verdict: false`` (measured at chance on sources it never saw) is reported but
+  takes no part: a platform cannot live with genuine uploads flagged by a coin toss.
 * Verdict: fused >= 0.5 -> likely_synthetic; fused < ``authentic_below`` (0.35) -> likely_authentic;
   in between -> inconclusive; no detector applicable -> not_applicable.
 """
@@ -35,8 +37,8 @@ import numpy as np
 
 from ..types import DetectorResult, DetectorStatus, Verdict, VerdictLabel
 
-__all__ = ["top_quarter_mean", "normalise", "label_for", "fuse", "apply_ensemble", "load_ensemble",
-           "ENSEMBLE_NAME", "FUSED_THRESHOLD", "AUTHENTIC_BELOW"]
+__all__ = ["top_quarter_mean", "item_score", "track_score", "face_detector_score", "normalise", "label_for", "fuse",
+           "apply_ensemble", "load_ensemble", "ENSEMBLE_NAME", "FUSED_THRESHOLD", "AUTHENTIC_BELOW"]
 
 FUSED_THRESHOLD = 0.5
 AUTHENTIC_BELOW = 0.35
@@ -48,6 +50,27 @@ def top_quarter_mean(scores: Sequence[float] | np.ndarray) -> float:
         raise ValueError("no scores to aggregate")
     k = max(1, math.ceil(arr.size / 4))
     return float(np.sort(arr)[-k:].mean())
+
+
+def item_score(segment_scores: Sequence[float] | np.ndarray) -> float:
+    """A detector's score for an item from its window / frame scores: the top-quarter mean."""
+    return top_quarter_mean(segment_scores)
+
+
+def track_score(box_scores: Sequence[float] | np.ndarray) -> float:
+    """A face track's score from its per-box scores: the mean."""
+    arr = np.asarray(box_scores, dtype=np.float64)
+    if arr.size == 0:
+        raise ValueError("no scores to aggregate")
+    return float(arr.mean())
+
+
+def face_detector_score(track_scores: Sequence[float] | np.ndarray) -> float:
+    """A face detector's score for an item from its track scores: the highest track."""
+    arr = np.asarray(track_scores, dtype=np.float64)
+    if arr.size == 0:
+        raise ValueError("no scores to aggregate")
+    return float(arr.max())
 
 
 def normalise(score: float, threshold: float) -> float:
@@ -128,14 +151,20 @@ def apply_ensemble(results: Sequence[DetectorResult], ensemble: dict[str, Any] |
 
 
 def fuse(results: Sequence[DetectorResult]) -> Verdict:
-    ran = [r for r in apply_ensemble(results) if r.status == DetectorStatus.OK and r.score is not None]
+    scored = [r for r in apply_ensemble(results) if r.status == DetectorStatus.OK and r.score is not None]
+    ran = [r for r in scored if r.decides_verdict]
+    signals = [r for r in scored if not r.decides_verdict]
     if not ran:
         reasons = sorted({r.reason for r in results if r.reason})
         basis = "no detector applied" + (": " + "; ".join(reasons) if reasons else "")
+        if signals:
+            basis += "; not deciding (signals only): " + ", ".join(f"{r.name}={r.score:.3f}" for r in signals)
         return Verdict(VerdictLabel.NOT_APPLICABLE, None, FUSED_THRESHOLD, basis)
     best = max(ran, key=lambda r: normalise(r.score or 0.0, r.threshold if r.threshold is not None else 0.5))
     fused = normalise(best.score or 0.0, best.threshold if best.threshold is not None else 0.5)
     others = ", ".join(f"{r.name}={r.score:.3f}" for r in ran if r is not best)
     basis = f"max over {len(ran)} detector(s); decided by {best.name} {best.version} " \
             f"(score {best.score:.3f}, threshold {best.threshold})" + (f"; others: {others}" if others else "")
+    if signals:
+        basis += "; not deciding (signals only): " + ", ".join(f"{r.name}={r.score:.3f}" for r in signals)
     return Verdict(label_for(fused), fused, FUSED_THRESHOLD, basis)

@@ -18,6 +18,7 @@ from evalkit import fake_audio, real_audio, results_of, smooth_image, textured_i
 from typer.testing import CliRunner
 
 from synthwatch.cli.eval import app as eval_app
+from synthwatch.config import Sampling
 from synthwatch.errors import ConfigError
 from synthwatch.evaluate import EvalConfig, load_dataset, parse_conditions, run_eval, write_outputs
 from synthwatch.evaluate.report import compare_results, load_results
@@ -115,7 +116,7 @@ def test_audio_manifest_groups_telephone_band_and_cost_metrics(
         f.write("audio/broken.wav,spoof,,tts,test,corpusA\n")
     ds = load_dataset(str(manifest))
     cfg = EvalConfig(detectors=["test-hf-audio"], conditions=parse_conditions("tel8k,noise:30db"), n_boot=100,
-                     asv_error_rates=(0.02, 0.02, 0.3))
+                     asv_error_rates=(0.02, 0.02, 0.3), audio_windows="first")
     run = run_eval(ds, cfg, store=ModelStore(tmp_path / "store"))
     r = run.results
     clean = cond(r, "test-hf-audio", "clean")
@@ -134,9 +135,13 @@ def test_audio_manifest_groups_telephone_band_and_cost_metrics(
     sp = next(d for d in r["detectors"] if d["name"] == "test-hf-audio")["speed"]
     assert sp["items"] == 16 and sp["media_s"] == pytest.approx(16 * 1.0)  # first window: 1 s per clip
     assert sp["rtf"] > 0
-    # "all" windows: 1.5 s clips give one full 1 s window plus a 0.5 s window
-    cfg_all = EvalConfig(detectors=["test-hf-audio"], audio_windows="all", window_s=1.0, n_boot=0)
+    assert r["config"]["protocol"] == "upstream: audio=first-window"
+    # the scanner's windows (1 s here; no voice-activity model in this store, so every window is
+    # scored): 1.5 s clips give one full window plus the 0.5 s remainder
+    cfg_all = EvalConfig(detectors=["test-hf-audio"], sampling=Sampling(audio_window_s=1.0, audio_hop_s=1.0),
+                         n_boot=0)
     run_all = run_eval(ds, cfg_all, store=ModelStore(tmp_path / "store"))
+    assert run_all.results["config"]["protocol"] == "scan"
     assert {s.n_inputs for s in run_all.scores if s.status == "ok"} == {2}
     assert [s.item.id for s in run_all.scores if s.status == "failed"] == ["audio/broken.wav"]
     assert next(d for d in run_all.results["detectors"])["speed"]["media_s"] == pytest.approx(16 * 1.5)
@@ -152,16 +157,16 @@ def test_video_frames_audio_track_and_video_conditions(test_detectors: None, tmp
                     [textured_image(10 * i + k, 0.5, (64, 48)) for k in range(20)], audio=fake_audio(i, 1.0, 2.0))
     write_video(root / "real" / "silent.mp4", [smooth_image(99, (64, 48)) for _ in range(10)])
     cfg = EvalConfig(detectors=["test-hf-image", "test-hf-audio"],
-                     conditions=parse_conditions("h264crf:45,downscale:0.5,aac:24k"), fps=4.0, max_frames=5,
+                     conditions=parse_conditions("h264crf:45,downscale:0.5,aac:24k"), sampling=Sampling(fps=4.0),
                      n_boot=50)
     run = run_eval(load_dataset(str(root)), cfg, store=ModelStore(tmp_path / "store"))
     r = run.results
     img = next(d for d in r["detectors"] if d["name"] == "test-hf-image")
     assert [c["condition"] for c in img["conditions"]] == ["clean", "h264crf:45", "downscale:0.5"]
     ok = [s for s in run.scores if s.detector == "test-hf-image" and s.condition == "clean"]
-    # 2 s at 4 fps, capped at 5 frames spread over the clip; the 1 s silent clip gives 4
+    # 2 s at 4 fps gives 8 frames (the scanner's sampling); the 1 s silent clip gives 4
     assert {s.item.id: s.n_inputs for s in ok if s.status == "ok"} == {
-        "real/r0.mp4": 5, "real/r1.mp4": 5, "fake/swap/f0.mp4": 5, "fake/swap/f1.mp4": 5, "real/silent.mp4": 4}
+        "real/r0.mp4": 8, "real/r1.mp4": 8, "fake/swap/f0.mp4": 8, "fake/swap/f1.mp4": 8, "real/silent.mp4": 4}
     assert cond(r, "test-hf-image", "clean")["item_level"]["auc"]["value"] == 1.0
     crf = cond(r, "test-hf-image", "h264crf:45")["item_level"]["score_mean"]
     assert crf["fake"] < cond(r, "test-hf-image", "clean")["item_level"]["score_mean"]["fake"]
@@ -205,12 +210,12 @@ def test_video_frames_are_scored_as_the_scanner_scores_them_unless_exact(
         write_video(root / "fake" / "x" / f"f{i}.mp4", [textured_image(10 * i + k, 0.5, (64, 48)) for k in range(8)])
     store = ModelStore(tmp_path / "store")
     ds = load_dataset(str(root))
-    fast = run_eval(ds, EvalConfig(detectors=["test-fast-frames"], fps=4.0, max_frames=3, n_boot=0), store=store)
+    fast = run_eval(ds, EvalConfig(detectors=["test-fast-frames"], sampling=Sampling(fps=4.0), n_boot=0), store=store)
     det = fast.results["detectors"][0]
     assert det["frame_variant"] == "approximate frames r=12" and FastFrames.calls
     assert cond(fast.results, "test-fast-frames", "clean")["item_level"]["score_mean"] == {"real": 0.25, "fake": 0.25}
-    exact = run_eval(ds, EvalConfig(detectors=["test-fast-frames"], fps=4.0, max_frames=3, n_boot=0,
-                                    frame_token_merging=0), store=store)
+    exact = run_eval(ds, EvalConfig(detectors=["test-fast-frames"], sampling=Sampling(fps=4.0, frame_token_merging=0),
+                                    n_boot=0), store=store)
     assert exact.results["detectors"][0]["frame_variant"] is None
     assert cond(exact.results, "test-fast-frames", "clean")["item_level"]["auc"]["value"] == 1.0
     FastFrames.calls.clear()
