@@ -135,7 +135,9 @@ def make_env(tmp_path: Path, db_url: str, **opts: Any) -> Env:
                "webhook_backoff_max_s": 0.2, "webhook_max_attempts": 3, "retry_delay_s": 0.0,
                "poll_interval_s": 0.05, "webhook_poll_interval_s": 0.05, **opts}
     settings = ServiceSettings(home=home, database_url=db_url, service=ServiceOptions(**options))
-    Database(db_url).upgrade()
+    migrator = Database(db_url)
+    migrator.upgrade()
+    migrator.dispose()
     core_settings = get_settings(home=home, detectors=DEBUG_DETECTORS)
     app = create_app(settings, core_settings=core_settings)
     client = TestClient(app, raise_server_exceptions=False)

@@ -164,3 +164,16 @@ def test_counters_and_webhook_leases(stores: Stores) -> None:
         d = stores.webhooks.get(conn, tid, did)
         assert d is not None and d.status == "dead" and d.attempts == 1
         assert stores.webhooks.get(conn, "ten_other", did) is None
+
+
+def test_scan_flow_on_each_backend(env_factory, db_url: str, svc_media) -> None:  # type: ignore[no-untyped-def]
+    """The whole path (upload, queue, worker, report, reuse, webhook row) on SQLite and PostgreSQL."""
+    env = env_factory(db_url)
+    first = env.upload(svc_media["image"], callback_url="http://127.0.0.1:9/hook").json()
+    assert env.drain() == 1
+    done = env.client.get(f"/v1/scans/{first['id']}", headers=env.auth()).json()
+    assert done["status"] == "done" and done["report"]["schema"] == "synthwatch.report/1"
+    again = env.upload(svc_media["image"]).json()
+    assert again["status"] == "done" and again["reused_from"] == first["id"]
+    hooks = env.client.get("/v1/webhooks/deliveries", headers=env.auth("admin")).json()["data"]
+    assert [(h["event"], h["object_id"]) for h in hooks] == [("scan.completed", first["id"])]

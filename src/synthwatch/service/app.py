@@ -6,6 +6,7 @@ assessments) adds its router in :data:`ROUTERS` and its permissions in ``auth.PE
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -79,10 +80,10 @@ def _model_checker(core: ServiceCore) -> Any:
         from ..models.store import ModelStore
 
         store = ModelStore(core.core.model_dir)
-        try:  # warm the detector registry so the first POST /v1/scans does not pay for it
+        # warm the detector registry so that the first POST /v1/scans does not pay for it (a failure
+        # here is reported by the model check below)
+        with contextlib.suppress(Exception):
             core.resolve_detectors(core.default_detectors())
-        except Exception:  # noqa: BLE001 - reported below by the model check itself
-            pass
         missing: dict[str, list[str]] = {}
         corrupt: dict[str, dict[str, str]] = {}
         try:

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from .. import __version__
 from ..config import Limits, Settings, get_settings
-from ..errors import ConfigError, UnknownDetector
+from ..errors import ConfigError
 from .auth import Principal, Role
 from .db import Database, now
 from .events import record
@@ -29,7 +29,7 @@ from .storage.interfaces import Event, ScanRecord, Tenant
 from .storage.sql import Stores, new_webhook_secret
 from .webhooks import enqueue as enqueue_webhook
 
-__all__ = ["ServiceCore", "ScanRequest", "Submitted", "TENANT_SETTING_KEYS", "LIMIT_KEYS", "iso",
+__all__ = ["ServiceCore", "ScanRequest", "Submitted", "IdempotencyConflict", "TENANT_SETTING_KEYS", "LIMIT_KEYS", "iso",
            "scan_resource"]
 
 #: tenant settings an admin may change (PATCH /v1/tenant)
@@ -303,5 +303,3 @@ class IdempotencyConflict(Exception):
         super().__init__("this Idempotency-Key was used with a different request")
         self.scan_id = scan_id
 
-
-__all__ += ["IdempotencyConflict", "UnknownDetector"]
