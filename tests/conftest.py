@@ -77,3 +77,27 @@ def model_store(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
     shared = (REPO_ROOT / ".." / "shared" / "models").resolve()
     setup(store, shared_dir=shared if shared.is_dir() else None)
     return store
+
+
+@pytest.fixture(autouse=True)
+def _every_report_round_trips(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """Every report a test produces through ``Scanner.scan`` is a valid ``synthwatch.report/1``
+    document (JSON Schema) and survives ``Report.from_dict(report.to_dict())`` unchanged."""
+    from synthwatch.pipeline.scan import Scanner
+    from synthwatch.render.schema import validate_report
+    from synthwatch.types import Report
+
+    produced: list[Report] = []
+    original = Scanner.scan
+
+    def scan(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        report = original(self, *args, **kwargs)
+        produced.append(report)
+        return report
+
+    monkeypatch.setattr(Scanner, "scan", scan)
+    yield
+    for report in produced:
+        doc = report.to_dict()
+        validate_report(doc)
+        assert Report.from_dict(doc).to_dict() == doc, f"{report.source}: the report does not round-trip"

@@ -49,6 +49,16 @@ class DetectorStatus(StrEnum):
     ERROR = "error"
 
 
+def _opt_float(v: Any) -> float | None:
+    return None if v is None else float(v)
+
+
+def _need(d: Any, what: str) -> dict[str, Any]:
+    if not isinstance(d, dict):
+        raise ValueError(f"{what}: expected an object, got {type(d).__name__}")
+    return d
+
+
 def _clean(value: Any) -> Any:
     """Recursively turn dataclasses / enums / tuples into JSON-friendly values."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
@@ -88,6 +98,14 @@ class MediaInfo:
     def to_dict(self) -> dict[str, Any]:
         return _clean(self)  # type: ignore[no-any-return]
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> MediaInfo:
+        d = _need(d, "media")
+        names = {f.name for f in dataclasses.fields(cls)}
+        kw = {k: v for k, v in d.items() if k in names}
+        kw["kind"] = MediaKind(d["kind"])
+        return cls(**kw)
+
 
 @dataclass(frozen=True, slots=True)
 class Segment:
@@ -102,6 +120,11 @@ class Segment:
     def to_dict(self) -> dict[str, Any]:
         return _clean(self)  # type: ignore[no-any-return]
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Segment:
+        d = _need(d, "segment")
+        return cls(float(d["start_s"]), float(d["end_s"]), float(d["score"]), str(d["detector"]), str(d["modality"]))
+
 
 @dataclass(frozen=True, slots=True)
 class FaceBox:
@@ -114,6 +137,13 @@ class FaceBox:
 
     def to_dict(self) -> dict[str, Any]:
         return _clean(self)  # type: ignore[no-any-return]
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> FaceBox:
+        d = _need(d, "face box")
+        x0, y0, x1, y1 = (float(v) for v in d["box"])
+        return cls(float(d["t_s"]), (x0, y0, x1, y1), float(d["confidence"]),
+                   {str(k): float(v) for k, v in (d.get("scores") or {}).items()})
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +167,12 @@ class FaceTrack:
         d["start_s"] = round(self.start_s, 6)
         d["end_s"] = round(self.end_s, 6)
         return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> FaceTrack:
+        d = _need(d, "face track")
+        return cls(int(d["track_id"]), tuple(FaceBox.from_dict(b) for b in d.get("boxes") or []),
+                   {str(k): float(v) for k, v in (d.get("scores") or {}).items()})
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +198,17 @@ class DetectorResult:
     def to_dict(self) -> dict[str, Any]:
         return _clean(self)  # type: ignore[no-any-return]
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> DetectorResult:
+        d = _need(d, "detector result")
+        return cls(name=str(d["name"]), version=str(d["version"]), modality=str(d["modality"]),
+                   status=DetectorStatus(d["status"]), score=_opt_float(d.get("score")),
+                   threshold=_opt_float(d.get("threshold")),
+                   label=VerdictLabel(d.get("label") or VerdictLabel.NOT_APPLICABLE), reason=d.get("reason"),
+                   install_hint=d.get("install_hint"), n_inputs=int(d.get("n_inputs") or 0),
+                   segments=tuple(Segment.from_dict(s) for s in d.get("segments") or []),
+                   variant=d.get("variant"), decides_verdict=bool(d.get("decides_verdict", True)))
+
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
@@ -173,6 +220,12 @@ class Verdict:
     def to_dict(self) -> dict[str, Any]:
         return _clean(self)  # type: ignore[no-any-return]
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Verdict:
+        d = _need(d, "verdict")
+        return cls(VerdictLabel(d["label"]), _opt_float(d.get("score")), _opt_float(d.get("threshold")),
+                   str(d.get("basis") or ""))
+
 
 @dataclass(frozen=True, slots=True)
 class ReportError:
@@ -181,6 +234,11 @@ class ReportError:
 
     def to_dict(self) -> dict[str, Any]:
         return _clean(self)  # type: ignore[no-any-return]
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ReportError:
+        d = _need(d, "error")
+        return cls(str(d["code"]), str(d["message"]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,3 +286,30 @@ class Report:
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Report:
+        """The report a ``synthwatch.report/1`` document describes (what :meth:`to_dict` wrote, or
+        what the service stored). Raises ``ValueError`` for another schema or a malformed document;
+        :func:`synthwatch.render.schema.validate_report` checks a document against the JSON Schema."""
+        d = _need(d, "report")
+        if d.get("schema") != REPORT_SCHEMA:
+            raise ValueError(f"not a {REPORT_SCHEMA} document (schema {d.get('schema')!r})")
+        try:
+            return cls(source=str(d["source"]),
+                       media=MediaInfo.from_dict(d["media"]) if d.get("media") is not None else None,
+                       verdict=Verdict.from_dict(d["verdict"]),
+                       detectors=tuple(DetectorResult.from_dict(x) for x in d.get("detectors") or []),
+                       segments=tuple(Segment.from_dict(x) for x in d.get("segments") or []),
+                       faces=tuple(FaceTrack.from_dict(x) for x in d.get("faces") or []),
+                       provenance=d.get("provenance"), warnings=tuple(str(w) for w in d.get("warnings") or []),
+                       error=ReportError.from_dict(d["error"]) if d.get("error") is not None else None,
+                       timings_s={str(k): float(v) for k, v in (d.get("timings_s") or {}).items()},
+                       created_at=str(d.get("created_at") or ""),
+                       synthwatch_version=str(d.get("synthwatch_version") or ""), schema=REPORT_SCHEMA)
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"malformed {REPORT_SCHEMA} document: {exc!r}") from exc
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Report:
+        return cls.from_dict(json.loads(text))
