@@ -18,8 +18,24 @@ from __future__ import annotations
 from synthwatch.media.decode import iter_audio, iter_frames, load_image, read_audio
 from synthwatch.media.items import AudioWindow, Frame
 from synthwatch.media.probe import probe
-from synthwatch.media.sniff import Sniffed, sniff
-from synthwatch.media.source import MediaSource, open_source
+from synthwatch.media.sniff import (
+    AUDIO_SUFFIXES,
+    IMAGE_SUFFIXES,
+    MEDIA_SUFFIXES,
+    VIDEO_SUFFIXES,
+    Sniffed,
+    kind_of_suffix,
+    sniff,
+)
+from synthwatch.media.source import (
+    MediaSource,
+    check_file,
+    display_name,
+    input_error,
+    name_from_display,
+    open_input,
+    open_source,
+)
 
 __all__ = [
     "open_source",
@@ -33,4 +49,14 @@ __all__ = [
     "read_audio",
     "Frame",
     "AudioWindow",
+    "check_file",
+    "open_input",
+    "input_error",
+    "display_name",
+    "name_from_display",
+    "MEDIA_SUFFIXES",
+    "IMAGE_SUFFIXES",
+    "AUDIO_SUFFIXES",
+    "VIDEO_SUFFIXES",
+    "kind_of_suffix",
 ]

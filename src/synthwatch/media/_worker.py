@@ -13,15 +13,29 @@ the parent re-raises them as :mod:`synthwatch.errors` types. Anything this modul
 from a decoder on a given input is reported as ``CorruptMedia``; running out of the memory cap is
 ``DecodeResourceError``.
 
+User files are opened here, never named to FFmpeg: :class:`UserFile` opens the path itself (as a
+regular file only, without waiting on a FIFO) and FFmpeg reads it through that file object, so a
+name such as ``concat:a.mp4|b.mp4`` or ``http://...`` is only ever a file name. FFmpeg sees the
+file only up to the media's own extent (:mod:`synthwatch._containers.extent`), so junk appended to
+the media (a sparse tail of zeros, another file) costs nothing; nested opens are limited to
+``file,pipe`` (:data:`PROTOCOL_WHITELIST`). Output files are written through an explicit
+``file:`` URL (:func:`file_url`). The isolated provenance worker uses the same helpers
+(:func:`open_av`, :func:`file_url`).
+
 The parent imports this module too, for :func:`send_msg` / :func:`recv_msg`, so the top level
-imports nothing but the standard library. The isolated provenance worker
-(``synthwatch/provenance/_isolated_worker.py``, a separate entry script that loads the synthwatch package)
-reuses :func:`serve` with its own :data:`TASKS`.
+imports nothing but the standard library. The container readers (:mod:`synthwatch._containers`,
+standard library only) are loaded by path in this process (:func:`containers`), so the synthwatch
+package is still never imported here. The isolated provenance worker
+(``synthwatch/provenance/_isolated_worker.py``, a separate entry script that loads the synthwatch
+package) reuses :func:`main` / :func:`serve` with its own task table and process name.
 """
 
 from __future__ import annotations
 
+import errno
 import gc
+import importlib
+import importlib.util
 import io
 import math
 import os
@@ -34,7 +48,9 @@ import threading
 import time
 import traceback
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 # ----------------------------------------------------------------------------------------------
@@ -141,6 +157,11 @@ def too_large(limit: str, value: float | int, maximum: float | int, what: str) -
                 limit=limit, value=value, maximum=maximum)
 
 
+#: errors opening a user's file (it vanished, became a symlink loop, lost its permissions...)
+_OPEN_ERRNOS = frozenset({errno.ENOENT, errno.ENOTDIR, errno.ELOOP, errno.EACCES, errno.EPERM, errno.ENAMETOOLONG,
+                          errno.EISDIR})
+
+
 def translate(exc: BaseException) -> Fail:
     """Map an exception raised while decoding onto a synthwatch error name."""
     if isinstance(exc, Fail):
@@ -159,12 +180,187 @@ def translate(exc: BaseException) -> Fail:
                     value=value, maximum=maximum)
     if isinstance(exc, OSError) and getattr(exc, "errno", None) == 12:  # ENOMEM from a C library
         return Fail("DecodeResourceError", f"the decoder ran out of memory under its cap: {exc}")
+    if isinstance(exc, NotRegularFile):
+        return Fail("UnsupportedMedia", str(exc))
     module = type(exc).__module__ or ""
+    if isinstance(exc, OSError) and exc.errno in _OPEN_ERRNOS and not module.startswith(("av", "PIL")):
+        return Fail("MediaError", f"the file could not be opened: {exc.strerror or exc}")
     if module.startswith("av"):
         if name == "DecoderNotFoundError":
             return Fail("UnsupportedMedia", f"no decoder for this codec: {exc}")
         return Fail("CorruptMedia", f"FFmpeg could not read the media: {exc}")
     return Fail("CorruptMedia", f"could not decode the media: {name}: {exc}")
+
+
+# ----------------------------------------------------------------------------------------------
+# user files: opened here, as regular files, and shown to FFmpeg only up to the media's extent
+# ----------------------------------------------------------------------------------------------
+
+#: protocols FFmpeg may use for nested opens (the user's file itself is never opened by name)
+PROTOCOL_WHITELIST = "file,pipe"
+#: raw streams end where this many zero bytes in a row begin (no frame or page is all zeros)
+ZERO_RUN_LIMIT = 16 * MB
+_AV_BUFFER = 256 * 1024
+
+
+def containers() -> ModuleType:
+    """The container readers (:mod:`synthwatch._containers`), imported normally when the synthwatch
+    package is loaded (the parent, the provenance worker), else loaded by path without it."""
+    if __package__:
+        mod = importlib.import_module("synthwatch._containers")
+    else:
+        mod = _load_containers("_synthwatch_containers")
+    for sub in ("isobmff", "ebml", "riff", "extent"):
+        importlib.import_module(f"{mod.__name__}.{sub}")
+    return mod
+
+
+def _load_containers(name: str) -> ModuleType:
+    mod = sys.modules.get(name)
+    if mod is None:
+        here = Path(__file__).resolve().parents[1] / "_containers"
+        spec = importlib.util.spec_from_file_location(name, here / "__init__.py", submodule_search_locations=[str(here)])
+        if spec is None or spec.loader is None:  # pragma: no cover - the package ships beside this file
+            raise ImportError(f"cannot load the container readers from {here}")
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[name] = mod
+        spec.loader.exec_module(mod)
+    return mod
+
+
+class NotRegularFile(OSError):
+    """The path is not a regular file (a directory, FIFO, socket or device)."""
+
+
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
+def _open_regular(path: str | os.PathLike[str]) -> tuple[int, int]:
+    """(descriptor, size) of ``path`` opened for reading; a FIFO is refused, never waited on."""
+    import stat
+
+    fd = os.open(path, _OPEN_FLAGS)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise NotRegularFile(errno.EINVAL, "not a regular file")
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, int(st.st_size)
+
+
+class UserFile(io.RawIOBase):
+    """A user's media file as a decoder sees it: a regular file, read-only, that ends at ``extent``.
+
+    ``zero_run``: a run of that many zero bytes ends the file where the run begins (raw streams:
+    see :data:`ZERO_RUN_LIMIT`). Seeking from the end is relative to the extent. The descriptor
+    is closed with the object (PyAV closes a container's file object when the container closes).
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, demuxer: str | None = None, zero_run: int | None = None) -> None:
+        super().__init__()
+        self._fd, self.size = _open_regular(path)
+        self._pos = 0
+        self._run = 0
+        self.extent = self.size
+        self._zero_run = zero_run
+        if demuxer is not None:
+            try:
+                c = containers()
+                reader = c.Reader(io.FileIO(self._fd, "rb", closefd=False), self.size)
+                self.extent = int(sys.modules[f"{c.__name__}.extent"].media_extent(reader, demuxer, self._fd))
+            except BaseException:
+                self.close()
+                raise
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return self._fd
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        if whence == os.SEEK_SET:
+            pos = offset
+        elif whence == os.SEEK_CUR:
+            pos = self._pos + offset
+        elif whence == os.SEEK_END:
+            pos = self.extent + offset
+        else:
+            raise OSError(errno.EINVAL, f"unsupported seek mode {whence}")
+        if pos < 0:
+            raise OSError(errno.EINVAL, "negative seek position")
+        if pos != self._pos:
+            self._run = 0
+        self._pos = pos
+        return pos
+
+    def read(self, size: int | None = -1) -> bytes:
+        if self.closed:
+            raise ValueError("read from a closed file")
+        left = self.extent - self._pos
+        n = left if size is None or size < 0 else min(size, left)
+        if n <= 0:
+            return b""
+        data = os.pread(self._fd, n, self._pos)
+        if self._zero_run is not None and data:
+            data = self._check_zeros(data)
+        self._pos += len(data)
+        return data
+
+    def _check_zeros(self, data: bytes) -> bytes:
+        assert self._zero_run is not None
+        if data.count(0) == len(data):
+            self._run += len(data)
+            if self._run >= self._zero_run:  # the stream ended where the run began
+                self.extent = self._pos + len(data) - self._run
+                return data[: max(0, self.extent - self._pos)]
+        else:
+            self._run = len(data) - len(data.rstrip(b"\x00"))
+        return data
+
+    def readinto(self, b: Any) -> int:
+        data = self.read(len(b))
+        memoryview(b).cast("B")[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            try:
+                os.close(self._fd)
+            finally:
+                super().close()
+
+
+def open_av(path: str | os.PathLike[str], demuxer: str, **kwargs: Any) -> Any:
+    """Open a user's media file with PyAV for reading, with ``demuxer`` forced (FFmpeg never
+    guesses: no playlists, concat scripts or image sequences). The file is read through a
+    :class:`UserFile` (never named to FFmpeg, shown only up to the media's extent) and nested opens
+    are limited to :data:`PROTOCOL_WHITELIST`. Raises ``OSError`` (:class:`NotRegularFile` for
+    anything but a regular file) or PyAV's errors."""
+    import av
+
+    f = UserFile(path, demuxer=demuxer, zero_run=ZERO_RUN_LIMIT if demuxer in ("mp3", "aac", "flac", "ogg") else None)
+    try:
+        options = {**kwargs.pop("options", {}), "protocol_whitelist": PROTOCOL_WHITELIST}
+        return av.open(f, mode="r", format=demuxer, options=options, buffer_size=_AV_BUFFER, **kwargs)
+    except BaseException:
+        f.close()
+        raise
+
+
+def file_url(path: str | os.PathLike[str]) -> str:
+    """An explicit ``file:`` URL of ``path`` for FFmpeg to *write* (a labelled copy): whatever the
+    name, FFmpeg opens it with its file protocol and nothing else."""
+    return "file:" + os.path.abspath(os.fsdecode(os.fspath(path)))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -178,31 +374,61 @@ def _pil() -> Any:
     return Image
 
 
-def _open_image(path: str, pil_format: str, limits: dict[str, Any]) -> Any:
-    Image = _pil()
-    max_pixels = int(limits["max_pixels"])
-    # Pillow's own decompression-bomb guard uses the same limit (a warning above it, an error above
-    # twice it); the caller turns the warning into an error. Our explicit check follows.
-    Image.MAX_IMAGE_PIXELS = max_pixels
-    try:
-        im = Image.open(path, formats=[pil_format])
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        m = re.search(r"\((\d+) pixels\)", str(exc))
-        value = int(m.group(1)) if m else max_pixels + 1
-        raise too_large("max_pixels", value, max_pixels, "pixels in the image") from exc
-    w, h = im.size
-    if w <= 0 or h <= 0:
-        im.close()
-        raise Fail("CorruptMedia", f"image declares an empty size {w}x{h}")
-    if w * h > max_pixels:
-        im.close()
-        raise too_large("max_pixels", w * h, max_pixels, f"pixels in a {w}x{h} image")
-    return im
+class _OpenImage:
+    """A user's image opened by Pillow from a file object (the path is opened here, as a regular
+    file); closing it closes both."""
+
+    def __init__(self, path: str, pil_format: str, limits: dict[str, Any]) -> None:
+        Image = _pil()
+        max_pixels = int(limits["max_pixels"])
+        # Pillow's own decompression-bomb guard uses the same limit (a warning above it, an error
+        # above twice it); the caller turns the warning into an error. Our explicit check follows.
+        Image.MAX_IMAGE_PIXELS = max_pixels
+        fd, _ = _open_regular(path)
+        self.fp = open(fd, "rb")  # noqa: SIM115 - closed by close()
+        try:
+            try:
+                self.im = Image.open(self.fp, formats=[pil_format])
+            except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+                m = re.search(r"\((\d+) pixels\)", str(exc))
+                value = int(m.group(1)) if m else max_pixels + 1
+                raise too_large("max_pixels", value, max_pixels, "pixels in the image") from exc
+            w, h = self.im.size
+            if w <= 0 or h <= 0:
+                raise Fail("CorruptMedia", f"image declares an empty size {w}x{h}")
+            if w * h > max_pixels:
+                raise too_large("max_pixels", w * h, max_pixels, f"pixels in a {w}x{h} image")
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        im = getattr(self, "im", None)
+        if im is not None:
+            im.close()
+        self.fp.close()
+
+    def __enter__(self) -> Any:
+        return self.im
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def _orientation(im: Any) -> int:
+    """The EXIF orientation (1-8; 1 when absent or malformed), read without decoding pixels:
+    Pillow's ``PngImageFile.getexif`` decodes the whole image to look for an eXIf chunk after the
+    pixel data, so a PNG is read from the chunks before it (where the PNG spec places eXIf)."""
     try:
-        value = im.getexif().get(0x0112, 1)
+        if im.format == "PNG":
+            raw = im.info.get("exif")
+            if not raw:
+                return 1
+            exif = _pil().Exif()
+            exif.load(raw)
+            value = exif.get(0x0112, 1)
+        else:
+            value = im.getexif().get(0x0112, 1)
     except Exception:  # malformed EXIF: ignore orientation rather than reject the image
         return 1
     return int(value) if isinstance(value, int) and 1 <= value <= 8 else 1
@@ -211,8 +437,7 @@ def _orientation(im: Any) -> int:
 def task_probe_image(path: str, pil_format: str, limits: dict[str, Any]) -> dict[str, Any]:
     with warnings.catch_warnings():
         warnings.simplefilter("error", _pil().DecompressionBombWarning)
-        im = _open_image(path, pil_format, limits)
-        with im:
+        with _OpenImage(path, pil_format, limits) as im:
             w, h = im.size
             if _orientation(im) in (5, 6, 7, 8):
                 w, h = h, w
@@ -225,45 +450,128 @@ def task_probe_image(path: str, pil_format: str, limits: dict[str, Any]) -> dict
             return {"width": w, "height": h, "frame_count": frames, "mode": im.mode}
 
 
-def _to_rgb(im: Any) -> Any:
+#: pixels converted at a time: the conversion never holds more than a block of temporaries
+_BLOCK_PIXELS = 1 << 22
+_WIDE_GREY = ("I", "I;16", "I;16L", "I;16B", "I;16N", "F")
+_ALPHA = ("RGBA", "LA", "La", "PA", "RGBa")
+
+
+def _pillow_bytes_per_pixel(mode: str) -> int:
+    """What Pillow stores per pixel of a decoded image in ``mode`` (multi-band images take 4)."""
+    if mode in ("1", "L", "P"):
+        return 1
+    if mode.startswith("I;16"):
+        return 2
+    return 4
+
+
+def _decode_bytes(w: int, h: int, mode: str, oriented: bool) -> int:
+    """Address space decoding and converting a ``w``x``h`` image takes at most: Pillow's image,
+    the RGB result, a re-oriented copy, and room for the decoder's and the blocks' buffers."""
+    per_pixel = _pillow_bytes_per_pixel(mode) + 3 + (3 if oriented else 0)
+    return w * h * per_pixel + 96 * MB
+
+
+def _room() -> int | None:
+    """Address space left under this task's cap (None when there is no cap)."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    if soft == resource.RLIM_INFINITY:
+        return None
+    return int(soft) - vm_bytes()
+
+
+def _fit_memory(im: Any, pil_format: str, oriented: bool) -> None:
+    """Make sure the image can be decoded under the cap: a JPEG that would not fit is decoded at
+    1/2, 1/4 or 1/8 of its size by the decoder itself (DCT scaling, JPEG "draft" mode); any other
+    image that would not fit is refused now, before decoding, naming the two settings involved."""
+    room = _room()
+    w, h = im.size
+    need = _decode_bytes(w, h, im.mode, oriented)
+    if room is None or need <= room:
+        return
+    if pil_format == "JPEG":
+        for scale in (2, 4, 8):
+            sw, sh = -(-w // scale), -(-h // scale)
+            if _decode_bytes(sw, sh, im.mode, oriented) <= room:
+                im.draft(im.mode, (sw, sh))
+                return
+    raise Fail("DecodeResourceError",
+               f"decoding this {w}x{h} {im.mode} image needs about {need // MB:,} MB, more than the "
+               f"{max(0, room) // MB:,} MB its memory cap leaves (raise decode_memory_mb or lower max_pixels)")
+
+
+def _orient(arr: Any, orientation: int) -> Any:
+    """Apply an EXIF orientation (1-8) to an [H, W, C] array, as ``ImageOps.exif_transpose`` does."""
     import numpy as np
 
+    if orientation == 2:
+        arr = arr[:, ::-1]
+    elif orientation == 3:
+        arr = arr[::-1, ::-1]
+    elif orientation == 4:
+        arr = arr[::-1]
+    elif orientation == 5:
+        arr = arr.transpose(1, 0, 2)
+    elif orientation == 6:
+        arr = np.rot90(arr, -1)
+    elif orientation == 7:
+        arr = np.rot90(arr, 2).transpose(1, 0, 2)
+    elif orientation == 8:
+        arr = np.rot90(arr, 1)
+    return np.ascontiguousarray(arr)
+
+
+def _to_rgb(im: Any) -> Any:
+    """uint8 RGB [H, W, 3] of a decoded Pillow image, converted a block of rows at a time (so the
+    peak is Pillow's image plus the result, whatever the mode): 16-bit and float grey scaled to
+    8 bits, alpha composited over white, palette / CMYK / YCbCr / LAB / HSV converted."""
+    import numpy as np
+
+    w, h = im.size
+    out = np.empty((h, w, 3), np.uint8)
+    rows = max(1, _BLOCK_PIXELS // max(1, w))
     mode = im.mode
-    if mode == "RGB":
-        return np.asarray(im, dtype=np.uint8)
-    if mode in ("I", "I;16", "I;16L", "I;16B", "I;16N", "F"):
-        a = np.asarray(im).astype(np.float32)
-        hi = float(a.max()) if a.size else 0.0
+    spans = [(y, min(h, y + rows)) for y in range(0, h, rows)]
+    if mode in _WIDE_GREY:
+        hi = 0.0
+        for y0, y1 in spans:
+            a = np.asarray(im.crop((0, y0, w, y1))).astype(np.float32)
+            if not np.isfinite(a).all():
+                raise Fail("CorruptMedia", "the image holds pixel values that are not finite numbers (NaN or infinity)")
+            if a.size:
+                hi = max(hi, float(a.max()))
         if mode == "F" and hi <= 1.0:
-            a = a * 255.0
+            scale = 255.0
         elif hi > 255.0:
-            a = a * (255.0 / (65535.0 if hi <= 65535.0 else hi))
-        g = np.clip(a + 0.5, 0, 255).astype(np.uint8)
-        return np.repeat(g[..., None], 3, axis=2)
-    has_alpha = mode in ("RGBA", "LA", "La", "PA", "RGBa") or (mode == "P" and "transparency" in im.info)
-    if mode in ("L", "1", "CMYK", "YCbCr", "LAB", "HSV", "P") and not has_alpha:
-        return np.asarray(im.convert("RGB"), dtype=np.uint8)
-    if has_alpha:
-        rgba = np.asarray(im.convert("RGBA"), dtype=np.uint16)
-        alpha = rgba[..., 3:4]
-        out = (rgba[..., :3] * alpha + 255 * (255 - alpha) + 127) // 255  # composite over white
-        return out.astype(np.uint8)
-    return np.asarray(im.convert("RGB"), dtype=np.uint8)
+            scale = 255.0 / (65535.0 if hi <= 65535.0 else hi)
+        else:
+            scale = 1.0
+        for y0, y1 in spans:
+            a = np.asarray(im.crop((0, y0, w, y1))).astype(np.float32)
+            out[y0:y1] = np.clip(a * scale + 0.5, 0, 255).astype(np.uint8)[..., None]
+        return out
+    has_alpha = mode in _ALPHA or (mode == "P" and "transparency" in im.info)
+    for y0, y1 in spans:
+        block = im.crop((0, y0, w, y1))
+        if has_alpha:
+            rgba = np.asarray(block.convert("RGBA"), dtype=np.uint16)
+            alpha = rgba[..., 3:4]
+            out[y0:y1] = (rgba[..., :3] * alpha + 255 * (255 - alpha) + 127) // 255  # composite over white
+        else:
+            out[y0:y1] = np.asarray(block if block.mode == "RGB" else block.convert("RGB"), dtype=np.uint8)
+    return out
 
 
 def task_image(path: str, pil_format: str, limits: dict[str, Any]) -> Any:
-    import numpy as np
-    from PIL import ImageOps
-
     Image = _pil()
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
-        im = _open_image(path, pil_format, limits)
-        with im:
+        with _OpenImage(path, pil_format, limits) as im:
+            orientation = _orientation(im)
+            _fit_memory(im, pil_format, orientation != 1)
             im.load()  # Pillow opens at the first frame of an animated GIF / WebP or multi-page TIFF
-            oriented = ImageOps.exif_transpose(im) if _orientation(im) != 1 else im
-            arr = _to_rgb(oriented)
-    return np.ascontiguousarray(arr)
+            arr = _to_rgb(im)
+    return _orient(arr, orientation) if orientation != 1 else arr
 
 
 # ----------------------------------------------------------------------------------------------
@@ -272,12 +580,7 @@ def task_image(path: str, pil_format: str, limits: dict[str, Any]) -> Any:
 
 
 def _open_av(path: str, demuxer: str) -> Any:
-    import av
-
-    # the demuxer is forced from the sniffed type: FFmpeg never guesses (no playlists, no concat
-    # scripts, no image2 sequences), and nested opens may only use local files
-    return av.open(path, mode="r", format=demuxer, options={"protocol_whitelist": "file"},
-                   metadata_errors="ignore")
+    return open_av(path, demuxer, metadata_errors="ignore")
 
 
 def _video_stream(container: Any) -> Any | None:
@@ -311,86 +614,17 @@ def _iso_header_facts(path: str, max_boxes: int = 4096) -> tuple[float | None, s
     """(longest duration declared by mvhd / tkhd / mdhd in seconds, truncation message) of an
     ISO-BMFF file. FFmpeg derives durations from the sample tables and ignores these header
     fields; a file whose headers claim more than the limit is refused all the same."""
-    import struct
-
-    size = os.path.getsize(path)
-    durations: list[float] = []
-    truncated: str | None = None
-    budget = [max_boxes]
-
-    with open(path, "rb") as f:
-
-        def boxes(start: int, end: int, top: bool = False) -> Iterator[tuple[bytes, int, int]]:
-            nonlocal truncated
-            pos = start
-            while pos + 8 <= end and budget[0] > 0:
-                budget[0] -= 1
-                f.seek(pos)
-                hdr = f.read(16)
-                if len(hdr) < 8:
-                    return
-                bsize, typ = struct.unpack(">I4s", hdr[:8])
-                hlen = 8
-                if bsize == 1 and len(hdr) >= 16:
-                    bsize, hlen = struct.unpack(">Q", hdr[8:16])[0], 16
-                elif bsize == 0:
-                    bsize = end - pos
-                if bsize < hlen:
-                    return
-                if pos + bsize > end:
-                    if top:
-                        truncated = (f"the file is truncated: its {typ.decode('latin-1')!r} box needs {pos + bsize:,} "
-                                     f"bytes but the file has {size:,}")
-                    bsize = end - pos
-                yield typ, pos + hlen, pos + bsize
-                pos += bsize
-
-        def full_box(p0: int, n: int) -> tuple[int, bytes]:
-            f.seek(p0)
-            data = f.read(n)
-            return (data[0] if data else 0), data
-
-        movie_scale = 0
-        for typ, p0, p1 in boxes(0, size, top=True):
-            if typ != b"moov":
-                continue
-            for t2, q0, q1 in boxes(p0, p1):
-                if t2 == b"mvhd":
-                    ver, d = full_box(q0, 32)
-                    if ver == 1 and len(d) >= 32:
-                        movie_scale, dur = struct.unpack(">IQ", d[20:32])
-                    elif len(d) >= 20:
-                        movie_scale, dur = struct.unpack(">II", d[12:20])
-                    else:
-                        continue
-                    if movie_scale and dur not in (0xFFFFFFFF, 0xFFFFFFFFFFFFFFFF):
-                        durations.append(dur / movie_scale)
-                elif t2 == b"trak":
-                    for t3, r0, r1 in boxes(q0, q1):
-                        if t3 == b"tkhd" and movie_scale:
-                            ver, d = full_box(r0, 36)
-                            if ver == 1 and len(d) >= 36:
-                                dur = struct.unpack(">Q", d[28:36])[0]
-                            elif len(d) >= 24:
-                                dur = struct.unpack(">I", d[20:24])[0]
-                            else:
-                                continue
-                            if dur not in (0xFFFFFFFF, 0xFFFFFFFFFFFFFFFF):
-                                durations.append(dur / movie_scale)
-                        elif t3 == b"mdia":
-                            for t4, m0, _m1 in boxes(r0, r1):
-                                if t4 != b"mdhd":
-                                    continue
-                                ver, d = full_box(m0, 32)
-                                if ver == 1 and len(d) >= 32:
-                                    scale, dur = struct.unpack(">IQ", d[20:32])
-                                elif len(d) >= 20:
-                                    scale, dur = struct.unpack(">II", d[12:20])
-                                else:
-                                    continue
-                                if scale and dur not in (0xFFFFFFFF, 0xFFFFFFFFFFFFFFFF):
-                                    durations.append(dur / scale)
-    return (max(durations) if durations else None), truncated
+    c = containers()
+    isobmff = sys.modules[f"{c.__name__}.isobmff"]
+    fd, size = _open_regular(path)
+    try:
+        with io.FileIO(fd, "rb", closefd=False) as f:
+            facts = isobmff.movie_facts(c.Reader(f, size), budget=c.Budget(max_boxes))
+    except c.ContainerError as exc:
+        raise Fail("CorruptMedia", f"the MP4/MOV boxes cannot be walked: {exc}") from exc
+    finally:
+        os.close(fd)
+    return (max(facts.durations) if facts.durations else None), facts.truncated
 
 
 def _open_checked(path: str, demuxer: str, limits: dict[str, Any]) -> tuple[Any, float | None]:
@@ -610,6 +844,8 @@ def _resampled(container: Any, stream: Any, sample_rate: int, limits: dict[str, 
         for f in frames:
             planes = f.to_ndarray()  # fltp: [channels, samples]
             chunk = (planes[0] if planes.shape[0] == 1 else planes.mean(axis=0)).astype(np.float32, copy=False)
+            if chunk.size and not np.isfinite(chunk).all():  # float PCM holding NaN / infinity
+                raise Fail("CorruptMedia", "the audio holds samples that are not finite numbers (NaN or infinity)")
             if chunk.size:
                 total += chunk.size
                 if total > max_samples:
@@ -655,10 +891,20 @@ def _open_audio(path: str, demuxer: str, limits: dict[str, Any]) -> tuple[Any, A
     return container, stream
 
 
+def _window_item(start: int, end: int, samples: Any, sample_rate: int) -> tuple[float, float, Any, float]:
+    """What a window is sent as: ``(start_s, end_s, samples, peak)``; an all-zero window is sent
+    as its length alone (digital silence costs no transfer; the parent makes the zeros)."""
+    import numpy as np
+
+    peak = float(np.max(np.abs(samples))) if samples.size else 0.0
+    return (start / sample_rate, end / sample_rate, samples if peak > 0.0 else int(samples.size), peak)
+
+
 def task_audio_windows(path: str, demuxer: str, limits: dict[str, Any], sample_rate: int, window_s: float,
                        hop_s: float, min_last_s: float) -> Iterator[Any]:
-    """Yield ``(start_s, end_s, samples)`` windows; the last, shorter one when it has at least
-    ``min_last_s`` seconds of audio not covered by the previous window."""
+    """Yield ``(start_s, end_s, samples, peak)`` windows (see :func:`_window_item`); the last,
+    shorter one when it has at least ``min_last_s`` seconds of audio not covered by the previous
+    window. ``peak`` is the largest absolute sample, so the caller can skip silence cheaply."""
     import numpy as np
 
     win = max(1, int(round(window_s * sample_rate)))
@@ -683,7 +929,7 @@ def task_audio_windows(path: str, demuxer: str, limits: dict[str, Any], sample_r
             pending.clear()
             while next_start + win <= total:
                 s = next_start - buf_start
-                yield (next_start / sample_rate, (next_start + win) / sample_rate, buf[s : s + win].copy())
+                yield _window_item(next_start, next_start + win, buf[s : s + win].copy(), sample_rate)
                 last_end = next_start + win
                 next_start += hop
                 drop = min(next_start - buf_start, buf.size)
@@ -695,7 +941,7 @@ def task_audio_windows(path: str, demuxer: str, limits: dict[str, Any], sample_r
         tail = total - next_start
         if tail >= min_last and total > last_end:
             s = next_start - buf_start
-            yield (next_start / sample_rate, total / sample_rate, buf[s : s + tail].copy())
+            yield _window_item(next_start, total, buf[s : s + tail].copy(), sample_rate)
 
 
 def task_audio_chunks(path: str, demuxer: str, limits: dict[str, Any], sample_rate: int) -> Iterator[Any]:
@@ -750,11 +996,12 @@ TASKS: dict[str, tuple[Callable[..., Any], bool]] = {
 # ----------------------------------------------------------------------------------------------
 
 _HEADROOM = 48 * MB  # below this much room over the current mapping a cap cannot work
-#: what this process is called in messages (an entry script that reuses :func:`serve` may change it)
+#: what the decoder process is called in messages (another entry script passes its own name to :func:`main`)
 PROCESS_NAME = "decoder process"
 
 
-def _apply_cap(cap: int | None, setting: str = "decode_memory_mb") -> tuple[int, int] | None:
+def _apply_cap(cap: int | None, setting: str = "decode_memory_mb",
+               process_name: str = PROCESS_NAME) -> tuple[int, int] | None:
     if not cap:
         return None
     soft, hard = resource.getrlimit(resource.RLIMIT_AS)
@@ -763,7 +1010,7 @@ def _apply_cap(cap: int | None, setting: str = "decode_memory_mb") -> tuple[int,
     now = vm_bytes()
     if now and cap < now + _HEADROOM:
         raise Fail("DecodeResourceError",
-                   f"the memory cap ({cap // MB} MB, {setting}) is below what the {PROCESS_NAME} "
+                   f"the memory cap ({cap // MB} MB, {setting}) is below what the {process_name} "
                    f"already maps ({now // MB} MB) plus {_HEADROOM // MB} MB of room")
     resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
     return soft, hard
@@ -794,7 +1041,11 @@ def _error_message(fail: Fail, exc: BaseException) -> tuple[Any, ...]:
     return ("error", fail.kind, str(fail), fail.attrs, tb)
 
 
-def serve(conn: Any) -> None:
+def serve(conn: Any, tasks: Mapping[str, tuple[Callable[..., Any], bool]] | None = None,
+          process_name: str = PROCESS_NAME) -> None:
+    """Answer ``run`` messages with the task of that name from ``tasks`` (:data:`TASKS` by
+    default) until the parent says ``exit`` or goes away."""
+    table = TASKS if tasks is None else tasks
     conn.send(("ready", {"pid": os.getpid(), "vm_bytes": vm_bytes()}))
     while True:
         try:
@@ -807,10 +1058,12 @@ def serve(conn: Any) -> None:
             continue  # a late ack / stop for a stream that already ended
         _, name, kwargs, cap, window = msg[:5]
         setting = msg[5] if len(msg) > 5 and isinstance(msg[5], str) else "decode_memory_mb"
-        fn, streaming = TASKS[name]
         saved = None
         try:
-            saved = _apply_cap(cap, setting)
+            if name not in table:
+                raise Fail("DecodeResourceError", f"the {process_name} has no task {name!r}")
+            fn, streaming = table[name]
+            saved = _apply_cap(cap, setting, process_name)
             if streaming:
                 finished = _stream(conn, fn(**kwargs), window)
                 reply: tuple[Any, ...] = ("done", None) if finished else ("stopped",)
@@ -843,7 +1096,11 @@ def _watch_parent(ppid: int) -> None:
             os._exit(0)  # the scanner went away: do not decode for nobody
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str], tasks: Mapping[str, tuple[Callable[..., Any], bool]] | None = None,
+         process_name: str = PROCESS_NAME) -> int:
+    """Entry point of a worker process: ``argv`` is ``[script, FD, PPID]``. ``tasks`` (default
+    :data:`TASKS`, always with ``vm_bytes``) and ``process_name`` let another entry script serve
+    its own tasks through the same machinery, without patching this module."""
     from multiprocessing.connection import Connection
 
     fd, ppid = int(argv[1]), int(argv[2])
@@ -853,13 +1110,15 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's business; it stops us
     threading.Thread(target=_watch_parent, args=(ppid,), daemon=True, name="watch-parent").start()
     conn = Connection(fd)
-    # import the decoders once, before any cap applies
+    # import the decoders and the container readers once, before any cap applies
     import av  # noqa: F401
     import numpy  # noqa: F401
     from PIL import Image, ImageOps  # noqa: F401
 
+    containers()
+    table = dict(TASKS) if tasks is None else {"vm_bytes": TASKS["vm_bytes"], **tasks}
     try:
-        serve(conn)
+        serve(conn, table, process_name)
     finally:
         conn.close()
     return 0

@@ -3,6 +3,10 @@
 Every function checks the file size first, then the real type from magic bytes, then runs the
 decoder in a worker process (see :mod:`synthwatch.media.sandbox`) that checks the header limits
 before decoding. Iterators stream: the worker stays at most two items ahead of the consumer.
+
+Every function takes ``deadline``: a :func:`time.monotonic` value past which the decoder is
+stopped with :class:`~synthwatch.errors.DecodeTimeout` whatever is left of ``decode_timeout_s``
+(the caller's limit for a whole scan, e.g. the CLI's ``--timeout``).
 """
 
 from __future__ import annotations
@@ -35,12 +39,16 @@ def _prepare(path: PathLike, limits: Limits | None) -> tuple[Path, Sniffed, Limi
     return p, sniff(p), limits
 
 
-def load_image(path: PathLike, limits: Limits | None = None) -> np.ndarray:
+def load_image(path: PathLike, limits: Limits | None = None, *, deadline: float | None = None) -> np.ndarray:
     """Decode an image to uint8 RGB ``[H, W, 3]``.
 
     EXIF orientation is applied; an animated GIF / WebP gives its first frame; alpha is
     composited on white; 16-bit, CMYK, palette and grey images are converted. The pixel limit is
-    checked from the header before any pixel is decoded.
+    checked from the header before any pixel is decoded. Any image within ``max_pixels`` decodes
+    under the default ``decode_memory_mb``; under a lower cap a JPEG that would not fit is decoded
+    at 1/2, 1/4 or 1/8 of its size (the decoder's own scaling) and any other image is refused with
+    :class:`~synthwatch.errors.DecodeResourceError` before decoding. Float or 16-bit pixels that
+    are NaN or infinite are :class:`~synthwatch.errors.CorruptMedia`.
     """
     p, sniffed, limits = _prepare(path, limits)
     if sniffed.kind is not MediaKind.IMAGE:
@@ -51,6 +59,7 @@ def load_image(path: PathLike, limits: Limits | None = None) -> np.ndarray:
         timeout_s=limits.decode_timeout_s,
         memory_mb=limits.decode_memory_mb,
         what="decoding the image",
+        deadline=deadline,
     )
     return np.asarray(arr, dtype=np.uint8)
 
@@ -60,6 +69,8 @@ def iter_frames(
     limits: Limits | None = None,
     fps: float = 1.0,
     keyframes_only: bool = False,
+    *,
+    deadline: float | None = None,
 ) -> Iterator[Frame]:
     """Stream sampled frames of a video as :class:`Frame` (``t_s``, uint8 RGB ``image``).
 
@@ -89,12 +100,12 @@ def iter_frames(
         "fps": float(fps),
         "keyframes_only": bool(keyframes_only),
     }
-    return _frames(kwargs, limits)
+    return _frames(kwargs, limits, deadline)
 
 
-def _frames(kwargs: dict[str, object], limits: Limits) -> Generator[Frame, None, None]:
+def _frames(kwargs: dict[str, object], limits: Limits, deadline: float | None) -> Generator[Frame, None, None]:
     items = sandbox.stream("frames", kwargs, timeout_s=limits.decode_timeout_s, memory_mb=limits.decode_memory_mb,
-                           what="decoding the video")
+                           what="decoding the video", deadline=deadline)
     try:
         for t_s, image in items:
             yield Frame(t_s=float(t_s), image=image)
@@ -108,6 +119,8 @@ def iter_audio(
     sample_rate: int = 16_000,
     window_s: float = 4.0,
     hop_s: float = 4.0,
+    *,
+    deadline: float | None = None,
 ) -> Iterator[AudioWindow]:
     """Stream :class:`AudioWindow` s of float32 mono audio resampled to ``sample_rate``.
 
@@ -115,12 +128,18 @@ def iter_audio(
     included when it adds at least 0.5 s not covered by the previous window, with its true
     ``end_s``. Works for audio files and for the audio track of videos (the default track); a
     video without audio yields nothing. Times count samples from the start of the audio stream.
+
+    Each window carries its ``peak`` (largest absolute sample); ``window.silent`` is True for
+    digital silence (:data:`~synthwatch.media.items.SILENCE_PEAK`), which callers skip without
+    running a voice-activity detector: the cost of a long silent file then follows its sound, not
+    its duration. An all-zero window costs no transfer from the decoder. Samples that are NaN or
+    infinite (float PCM) are :class:`~synthwatch.errors.CorruptMedia`.
     """
     if not (window_s > 0 and hop_s > 0 and sample_rate > 0):
         raise ValueError("sample_rate, window_s and hop_s must be positive")
     kwargs, limits = _audio_job(path, limits, sample_rate)
     kwargs.update(window_s=float(window_s), hop_s=float(hop_s), min_last_s=MIN_LAST_WINDOW_S)
-    return _windows(kwargs, limits, int(sample_rate))
+    return _windows(kwargs, limits, int(sample_rate), max(1, int(round(window_s * sample_rate))), deadline)
 
 
 def _audio_job(path: PathLike, limits: Limits | None, sample_rate: int) -> tuple[dict[str, object], Limits]:
@@ -132,17 +151,22 @@ def _audio_job(path: PathLike, limits: Limits | None, sample_rate: int) -> tuple
             "sample_rate": int(sample_rate)}, limits
 
 
-def _windows(kwargs: dict[str, object], limits: Limits, sample_rate: int) -> Generator[AudioWindow, None, None]:
+def _windows(kwargs: dict[str, object], limits: Limits, sample_rate: int, win: int,
+             deadline: float | None) -> Generator[AudioWindow, None, None]:
     items = sandbox.stream("audio_windows", kwargs, timeout_s=limits.decode_timeout_s,
-                           memory_mb=limits.decode_memory_mb, what="decoding the audio")
+                           memory_mb=limits.decode_memory_mb, what="decoding the audio", deadline=deadline)
     try:
-        for start_s, end_s, samples in items:
-            yield AudioWindow(start_s=float(start_s), end_s=float(end_s), samples=samples, sample_rate=sample_rate)
+        for start_s, end_s, samples, peak in items:
+            if isinstance(samples, int):  # an all-zero window, sent as its length (never longer than a window)
+                samples = np.zeros(min(max(0, samples), win), np.float32)
+            yield AudioWindow(start_s=float(start_s), end_s=float(end_s), samples=samples, sample_rate=sample_rate,
+                              peak=float(peak))
     finally:
         items.close()
 
 
-def read_audio(path: PathLike, limits: Limits | None = None, sample_rate: int = 16_000) -> np.ndarray:
+def read_audio(path: PathLike, limits: Limits | None = None, sample_rate: int = 16_000, *,
+               deadline: float | None = None) -> np.ndarray:
     """Decode a whole (short) audio track to float32 mono at ``sample_rate``.
 
     Bounded by ``limits.max_duration_s`` (declared duration first, then decoded samples). A video
@@ -152,7 +176,7 @@ def read_audio(path: PathLike, limits: Limits | None = None, sample_rate: int = 
         raise ValueError("sample_rate must be positive")
     kwargs, limits = _audio_job(path, limits, sample_rate)
     blocks = list(sandbox.stream("audio_chunks", kwargs, timeout_s=limits.decode_timeout_s,
-                                 memory_mb=limits.decode_memory_mb, what="decoding the audio"))
+                                 memory_mb=limits.decode_memory_mb, what="decoding the audio", deadline=deadline))
     if not blocks:
         return np.zeros(0, np.float32)
     return np.concatenate(blocks).astype(np.float32, copy=False)

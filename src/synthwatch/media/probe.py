@@ -21,7 +21,7 @@ _AS_VIDEO = {"m4a": "mp4", "mka": "mkv", "weba": "webm"}
 _AS_AUDIO = {"mp4": "m4a", "mov": "m4a", "mkv": "mka", "webm": "weba"}
 
 
-def probe(path: str | os.PathLike[str], limits: Limits | None = None) -> MediaInfo:
+def probe(path: str | os.PathLike[str], limits: Limits | None = None, *, deadline: float | None = None) -> MediaInfo:
     """Return :class:`~synthwatch.types.MediaInfo` for ``path``.
 
     Order of checks: file size (``max_bytes``) first; then the type from magic bytes; then, in the
@@ -30,7 +30,8 @@ def probe(path: str | os.PathLike[str], limits: Limits | None = None) -> MediaIn
     (``max_pixels``, ``max_duration_s``). ``sha256`` covers the file's bytes.
 
     Raises the typed :mod:`synthwatch.errors` (``MediaTooLarge``, ``UnsupportedMedia``,
-    ``CorruptMedia``, ``DecodeTimeout``, ``DecodeResourceError``).
+    ``CorruptMedia``, ``DecodeTimeout``, ``DecodeResourceError``). ``deadline`` (a
+    :func:`time.monotonic` value) stops the probe there whatever is left of ``probe_timeout_s``.
     """
     limits = limits or Limits()
     p, size = check_file(path, limits)
@@ -43,6 +44,7 @@ def probe(path: str | os.PathLike[str], limits: Limits | None = None) -> MediaIn
             timeout_s=limits.probe_timeout_s,
             memory_mb=limits.decode_memory_mb,
             what="probing",
+            deadline=deadline,
         )
         return MediaInfo(
             kind=MediaKind.IMAGE,
@@ -60,6 +62,7 @@ def probe(path: str | os.PathLike[str], limits: Limits | None = None) -> MediaIn
         timeout_s=limits.probe_timeout_s,
         memory_mb=limits.decode_memory_mb,
         what="probing",
+        deadline=deadline,
     )
     fmt = sniffed.format
     if facts["has_video"]:

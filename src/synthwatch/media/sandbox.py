@@ -18,7 +18,10 @@ Limits, per task: ``RLIMIT_AS`` = ``decode_memory_mb`` (the worker's whole addre
 worker before the task and lifted after it); the wall-clock budget is the time the caller spends
 waiting for the worker (``probe_timeout_s`` for probes, ``decode_timeout_s`` for a whole image or a
 whole stream of frames or audio windows). Time the consumer spends on each item between two
-``next()`` calls is not charged, since detectors run there.
+``next()`` calls is not charged, since detectors run there. Every call also takes a ``deadline``
+(a :func:`time.monotonic` value, e.g. the end of a whole scan's ``--timeout``): past it the call
+stops waiting, whatever is left of its own budget, and raises
+:class:`~synthwatch.errors.DecodeTimeout` (a call made after the deadline starts nothing).
 
 Streams use credit-based backpressure: the worker runs at most ``window`` items ahead of the
 consumer, so a long video is never held in memory. Closing the iterator early stops the worker
@@ -56,6 +59,7 @@ from synthwatch.errors import (
     CorruptMedia,
     DecodeResourceError,
     DecodeTimeout,
+    MediaError,
     MediaTooLarge,
     SynthwatchError,
     UnsupportedMedia,
@@ -73,6 +77,7 @@ STOP_GRACE_S = 5.0  # how long an early-closed stream may take to stop before it
 
 _WORKER_SCRIPT = str(Path(__file__).with_name("_worker.py"))
 _ERRORS: dict[str, type[SynthwatchError]] = {
+    "MediaError": MediaError,
     "UnsupportedMedia": UnsupportedMedia,
     "CorruptMedia": CorruptMedia,
     "MediaTooLarge": MediaTooLarge,
@@ -99,14 +104,32 @@ def limits_payload(limits: Limits) -> dict[str, Any]:
 
 
 class _Budget:
-    """Wall-clock budget charged only while the caller waits for the worker."""
+    """Wall-clock budget charged only while the caller waits for the worker, and never past the
+    caller's ``deadline`` (a :func:`time.monotonic` value) when there is one."""
 
-    def __init__(self, limit_s: float) -> None:
+    def __init__(self, limit_s: float, deadline: float | None = None) -> None:
         self.limit_s = float(limit_s)
         self.spent_s = 0.0
+        self.deadline = deadline
 
     def remaining(self) -> float:
-        return max(0.0, self.limit_s - self.spent_s)
+        left = self.limit_s - self.spent_s
+        if self.deadline is not None:
+            left = min(left, self.deadline - time.monotonic())
+        return max(0.0, left)
+
+    def expired(self) -> bool:
+        return self.spent_s > self.limit_s or (self.deadline is not None and time.monotonic() >= self.deadline)
+
+    def message(self, what: str, role: str) -> str:
+        if self.deadline is not None and time.monotonic() >= self.deadline and self.spent_s <= self.limit_s:
+            return f"{what} was stopped at the caller's time limit (deadline); the {role} was stopped"
+        return f"{what} took longer than {self.limit_s:g} s; the {role} was stopped"
+
+
+def _check_deadline(deadline: float | None, what: str) -> None:
+    if deadline is not None and time.monotonic() >= deadline:
+        raise DecodeTimeout(f"{what} was not started: the caller's time limit (deadline) has passed")
 
 
 def _signal_name(num: int) -> str:
@@ -237,9 +260,9 @@ class _Worker:
             raise err from exc
         finally:
             budget.spent_s += time.monotonic() - t0
-        if not ready or budget.spent_s > budget.limit_s:  # (poll() rounds its timeout up to 1 ms)
+        if not ready or budget.expired():  # (poll() rounds its timeout up to 1 ms)
             self.kill()
-            raise DecodeTimeout(f"{what} took longer than {budget.limit_s:g} s; the {self.role} was stopped")
+            raise DecodeTimeout(budget.message(what, self.role))
 
         def wait() -> bool:
             t1 = time.monotonic()
@@ -255,7 +278,7 @@ class _Worker:
             raise DecodeResourceError(f"the {self.role} broke the protocol ({exc}); it was stopped") from exc
         except TimeoutError as exc:
             self.kill()
-            raise DecodeTimeout(f"{what} took longer than {budget.limit_s:g} s; the {self.role} was stopped") from exc
+            raise DecodeTimeout(budget.message(what, self.role)) from exc
         except (EOFError, OSError) as exc:
             err = self.death_error(f"died while {what}")
             self.kill()
@@ -380,14 +403,16 @@ class Sandbox:
     ``script`` is started as ``python -P -X faulthandler SCRIPT FD PPID`` and must serve the
     protocol of :func:`synthwatch.media._worker.serve`. ``role`` names the workers in error messages
     (``crash`` says what a crash there usually is); ``errors`` maps the error names a worker sends
-    back to the classes raised here (``default`` for a name not in it).
+    back to the classes raised here (``default`` for a name not in it), or is a function that
+    returns that mapping when an error comes back (so it can name classes loaded later).
     """
 
     def __init__(self, script: str, *, role: str, tag: str, crash: str = "a crash",
-                 errors: Mapping[str, type[SynthwatchError]] = _ERRORS, default: type[SynthwatchError] = CorruptMedia,
-                 max_idle: int = MAX_IDLE, max_tasks: int = MAX_TASKS) -> None:
+                 errors: Mapping[str, type[SynthwatchError]] | Callable[[], Mapping[str, type[SynthwatchError]]] = _ERRORS,
+                 default: type[SynthwatchError] = CorruptMedia, max_idle: int = MAX_IDLE,
+                 max_tasks: int = MAX_TASKS) -> None:
         self.script, self.role, self.tag, self.crash = script, role, tag, crash
-        self.errors = dict(errors)
+        self.errors = errors if callable(errors) else dict(errors)
         self.default = default
         self.pool = _Pool(self._new_worker, max_idle, max_tasks)
         atexit.register(self.pool.shutdown)
@@ -401,18 +426,21 @@ class Sandbox:
         return msg + (cap_setting,) if cap_setting else msg
 
     def _error(self, msg: tuple[Any, ...]) -> SynthwatchError:
-        return _rebuild(msg, self.errors, self.default, self.role)
+        errors = self.errors() if callable(self.errors) else self.errors
+        return _rebuild(msg, errors, self.default, self.role)
 
     def call(self, task: str, kwargs: dict[str, Any], *, timeout_s: float, memory_mb: int, what: str = "decoding",
-             cap_setting: str | None = None) -> Any:
+             cap_setting: str | None = None, deadline: float | None = None) -> Any:
         """Run one task in a worker and return its result (or raise its typed error).
 
-        ``cap_setting`` names the setting behind ``memory_mb`` in the worker's messages."""
+        ``cap_setting`` names the setting behind ``memory_mb`` in the worker's messages;
+        ``deadline`` (:func:`time.monotonic`) cuts the wait short (see the module docstring)."""
+        _check_deadline(deadline, what)
         worker = self.pool.acquire()
         healthy = False
         try:
             worker.send(self._run_msg(task, kwargs, memory_mb, 0, cap_setting))
-            msg = worker.receive(_Budget(timeout_s), what)
+            msg = worker.receive(_Budget(timeout_s, deadline), what)
             if msg[0] == "done":
                 healthy = True
                 return msg[1]
@@ -424,15 +452,18 @@ class Sandbox:
             self.pool.release(worker, healthy)
 
     def stream(self, task: str, kwargs: dict[str, Any], *, timeout_s: float, memory_mb: int, window: int = 2,
-               what: str = "decoding", cap_setting: str | None = None) -> Generator[Any, None, None]:
+               what: str = "decoding", cap_setting: str | None = None,
+               deadline: float | None = None) -> Generator[Any, None, None]:
         """Run a streaming task in a worker and yield its items with backpressure.
 
         The worker is acquired on the first ``next()``; closing the generator stops the worker.
+        ``deadline`` (:func:`time.monotonic`) ends the whole stream (see the module docstring).
         """
+        _check_deadline(deadline, what)
         worker = self.pool.acquire()
         healthy = False
         finished = False
-        budget = _Budget(timeout_s)
+        budget = _Budget(timeout_s, deadline)
         try:
             worker.send(self._run_msg(task, kwargs, memory_mb, max(1, int(window)), cap_setting))
             while True:
@@ -486,18 +517,20 @@ _DECODERS = Sandbox(_WORKER_SCRIPT, role="decoder worker", tag="decoder", crash=
 _POOL = _DECODERS.pool
 
 
-def call(task: str, kwargs: dict[str, Any], *, timeout_s: float, memory_mb: int, what: str = "decoding") -> Any:
+def call(task: str, kwargs: dict[str, Any], *, timeout_s: float, memory_mb: int, what: str = "decoding",
+         deadline: float | None = None) -> Any:
     """Run one task in a decoder worker and return its result (or raise its typed error)."""
-    return _DECODERS.call(task, kwargs, timeout_s=timeout_s, memory_mb=memory_mb, what=what)
+    return _DECODERS.call(task, kwargs, timeout_s=timeout_s, memory_mb=memory_mb, what=what, deadline=deadline)
 
 
 def stream(task: str, kwargs: dict[str, Any], *, timeout_s: float, memory_mb: int, window: int = 2,
-           what: str = "decoding") -> Generator[Any, None, None]:
+           what: str = "decoding", deadline: float | None = None) -> Generator[Any, None, None]:
     """Run a streaming task in a decoder worker and yield its items with backpressure.
 
     The worker is acquired on the first ``next()``; closing the generator stops the worker.
     """
-    return _DECODERS.stream(task, kwargs, timeout_s=timeout_s, memory_mb=memory_mb, window=window, what=what)
+    return _DECODERS.stream(task, kwargs, timeout_s=timeout_s, memory_mb=memory_mb, window=window, what=what,
+                            deadline=deadline)
 
 
 def warm_up(workers: int = 1) -> None:

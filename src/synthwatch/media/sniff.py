@@ -11,13 +11,15 @@ as unsupported. Nothing scans further into the file for a second signature.
 from __future__ import annotations
 
 import os
-import struct
 from typing import BinaryIO, NamedTuple
 
+from synthwatch._containers import Budget, ContainerError, Reader, ebml, isobmff, riff
 from synthwatch.errors import CorruptMedia, UnsupportedMedia
+from synthwatch.media.source import open_input
 from synthwatch.types import MediaKind
 
-__all__ = ["Sniffed", "sniff", "FORMATS", "demuxer_for", "pillow_format_for"]
+__all__ = ["Sniffed", "sniff", "sniff_file", "FORMATS", "demuxer_for", "pillow_format_for", "SUFFIX_FORMATS",
+           "MEDIA_SUFFIXES", "IMAGE_SUFFIXES", "AUDIO_SUFFIXES", "VIDEO_SUFFIXES", "kind_of_suffix"]
 
 _HEAD = 64 * 1024
 _MAX_BOXES = 4096  # bound the ISO-BMFF / EBML walks
@@ -156,7 +158,7 @@ def _id3_end(head: bytes) -> int:
 
 
 # ----------------------------------------------------------------------------------------------
-# ISO base media (MP4 / MOV / M4A)
+# ISO base media (MP4 / MOV / M4A) and EBML (Matroska / WebM): the shared container readers
 # ----------------------------------------------------------------------------------------------
 
 _HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs", b"mif1", b"msf1", b"avif", b"avis"}
@@ -164,61 +166,9 @@ _AUDIO_BRANDS = {b"M4A ", b"M4B ", b"M4P ", b"F4A ", b"F4B "}
 _QT_TOP = {b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot"}
 
 
-class _Budget:
-    def __init__(self, n: int) -> None:
-        self.n = n
-
-    def take(self) -> bool:
-        self.n -= 1
-        return self.n >= 0
-
-
-def _iso_boxes(f: BinaryIO, start: int, end: int, budget: _Budget):  # type: ignore[no-untyped-def]
-    pos = start
-    while pos + 8 <= end and budget.take():
-        hdr = _read_at(f, pos, 16)
-        if len(hdr) < 8:
-            return
-        size, typ = struct.unpack(">I4s", hdr[:8])
-        hlen = 8
-        if size == 1:
-            if len(hdr) < 16:
-                return
-            size = struct.unpack(">Q", hdr[8:16])[0]
-            hlen = 16
-        elif size == 0:
-            size = end - pos
-        if size < hlen:
-            return
-        yield typ, pos + hlen, min(pos + size, end)
-        pos += size
-
-
-def _iso_handlers(f: BinaryIO, size: int) -> tuple[list[bytes], set[bytes]]:
-    """(brands, track handler types) of an ISO-BMFF file, reading only box headers."""
-    budget = _Budget(_MAX_BOXES)
-    brands: list[bytes] = []
-    handlers: set[bytes] = set()
-    for typ, p0, p1 in _iso_boxes(f, 0, size, budget):
-        if typ == b"ftyp":
-            data = _read_at(f, p0, min(p1 - p0, 256))
-            brands.append(data[:4])
-            brands.extend(data[i : i + 4] for i in range(8, len(data) - 3, 4))
-        elif typ == b"moov":
-            for t2, q0, q1 in _iso_boxes(f, p0, p1, budget):
-                if t2 != b"trak":
-                    continue
-                for t3, r0, r1 in _iso_boxes(f, q0, q1, budget):
-                    if t3 != b"mdia":
-                        continue
-                    for t4, s0, _s1 in _iso_boxes(f, r0, r1, budget):
-                        if t4 == b"hdlr":
-                            handlers.add(_read_at(f, s0 + 8, 4))
-    return brands, handlers
-
-
-def _sniff_iso(f: BinaryIO, head: bytes, size: int) -> Sniffed:
-    brands, handlers = _iso_handlers(f, size)
+def _sniff_iso(f: BinaryIO, size: int) -> Sniffed:
+    facts = isobmff.movie_facts(Reader(f, size), budget=Budget(_MAX_BOXES))
+    brands, handlers = facts.brands, facts.handlers
     major = brands[0] if brands else b""
     if major in _HEIF_BRANDS or (not handlers and _HEIF_BRANDS.intersection(brands)):
         raise UnsupportedMedia("HEIF/AVIF still images are not supported")
@@ -232,88 +182,8 @@ def _sniff_iso(f: BinaryIO, head: bytes, size: int) -> Sniffed:
     return _result("mov" if (not brands or major == b"qt  ") else "mp4")
 
 
-# ----------------------------------------------------------------------------------------------
-# EBML (Matroska / WebM)
-# ----------------------------------------------------------------------------------------------
-
-_UNKNOWN = -1
-
-
-def _ebml_id(buf: bytes, pos: int) -> tuple[int, int] | None:
-    if pos >= len(buf):
-        return None
-    first = buf[pos]
-    length = 1
-    mask = 0x80
-    while length <= 4 and not first & mask:
-        mask >>= 1
-        length += 1
-    if length > 4 or pos + length > len(buf):
-        return None
-    return int.from_bytes(buf[pos : pos + length], "big"), length
-
-
-def _ebml_size(buf: bytes, pos: int) -> tuple[int, int] | None:
-    if pos >= len(buf):
-        return None
-    first = buf[pos]
-    length = 1
-    mask = 0x80
-    while length <= 8 and not first & mask:
-        mask >>= 1
-        length += 1
-    if length > 8 or pos + length > len(buf):
-        return None
-    value = first & (mask - 1)
-    for b in buf[pos + 1 : pos + length]:
-        value = (value << 8) | b
-    if value == (1 << (7 * length)) - 1:
-        value = _UNKNOWN
-    return value, length
-
-
-def _ebml_elements(f: BinaryIO, start: int, end: int, budget: _Budget):  # type: ignore[no-untyped-def]
-    """Yield (id, data_start, data_end or None when the size is unknown)."""
-    pos = start
-    while pos < end and budget.take():
-        hdr = _read_at(f, pos, 12)
-        eid = _ebml_id(hdr, 0)
-        if eid is None:
-            return
-        esz = _ebml_size(hdr, eid[1])
-        if esz is None:
-            return
-        data = pos + eid[1] + esz[1]
-        if esz[0] == _UNKNOWN:
-            yield eid[0], data, None
-            return
-        yield eid[0], data, min(data + esz[0], end)
-        pos = data + esz[0]
-
-
 def _sniff_ebml(f: BinaryIO, size: int) -> Sniffed:
-    budget = _Budget(_MAX_BOXES)
-    doctype = b""
-    track_types: set[int] = set()
-    for eid, d0, d1 in _ebml_elements(f, 0, size, budget):
-        if eid == 0x1A45DFA3 and d1 is not None:  # EBML header
-            for cid, c0, c1 in _ebml_elements(f, d0, d1, budget):
-                if cid == 0x4282 and c1 is not None:  # DocType
-                    doctype = _read_at(f, c0, min(c1 - c0, 32)).rstrip(b"\0")
-        elif eid == 0x18538067:  # Segment
-            seg_end = d1 if d1 is not None else size
-            for cid, c0, c1 in _ebml_elements(f, d0, seg_end, budget):
-                if cid == 0x1654AE6B and c1 is not None:  # Tracks
-                    for tid, t0, t1 in _ebml_elements(f, c0, c1, budget):
-                        if tid != 0xAE or t1 is None:  # TrackEntry
-                            continue
-                        for kid, k0, k1 in _ebml_elements(f, t0, t1, budget):
-                            if kid == 0x83 and k1 is not None and 0 < k1 - k0 <= 8:  # TrackType
-                                track_types.add(int.from_bytes(_read_at(f, k0, k1 - k0), "big"))
-                    break
-                if cid == 0x1F43B675 or c1 is None:  # first Cluster or unknown size: stop
-                    break
-            break
+    doctype, track_types = ebml.doc_type_and_tracks(Reader(f, size), budget=Budget(_MAX_BOXES))
     if doctype == b"webm":
         video, audio = "webm", "weba"
     elif doctype == b"matroska":
@@ -358,13 +228,14 @@ def _sniff_open(f: BinaryIO, size: int) -> Sniffed:
         return _result("tiff")
     if head[:2] == b"BM" and len(head) >= 26 and int.from_bytes(head[14:18], "little") in (12, 16, 40, 52, 56, 64, 108, 124):
         return _result("bmp")
-    if head[:4] in (b"RIFF", b"RIFX", b"RF64", b"BW64") and len(head) >= 12:
-        sub = head[8:12]
-        if sub == b"WEBP" and head[:4] == b"RIFF":
+    riff_form = riff.form(head)
+    if riff_form is not None:
+        container, sub, _ = riff_form
+        if sub == b"WEBP" and container == b"RIFF":
             return _result("webp")
         if sub == b"WAVE":
             return _result("wav")
-        if sub in (b"AVI ", b"AVIX") and head[:4] == b"RIFF":
+        if sub in (b"AVI ", b"AVIX") and container == b"RIFF":
             return _result("avi")
         raise UnsupportedMedia(f"unsupported RIFF form type {sub!r}")
     if head[:4] == b"fLaC":
@@ -380,11 +251,11 @@ def _sniff_open(f: BinaryIO, size: int) -> Sniffed:
     if head[:4] == b"\x1a\x45\xdf\xa3":
         return _sniff_ebml(f, size)
     if len(head) >= 8 and head[4:8] == b"ftyp":
-        return _sniff_iso(f, head, size)
+        return _sniff_iso(f, size)
     if len(head) >= 8 and head[4:8] in _QT_TOP:
         first_size = int.from_bytes(head[:4], "big")
         if first_size in (0, 1) or first_size >= 8:
-            return _sniff_iso(f, head, size)
+            return _sniff_iso(f, size)
     if head[:3] == b"ID3" and len(head) >= 10:
         offset = _id3_end(head)
         # skip zero padding some taggers leave after the tag
@@ -403,8 +274,55 @@ def sniff(path: str | os.PathLike[str]) -> Sniffed:
     Raises :class:`~synthwatch.errors.CorruptMedia` for an empty file and
     :class:`~synthwatch.errors.UnsupportedMedia` for anything that is not one of the supported
     formats (JPEG, PNG, WebP, GIF, BMP, TIFF; WAV, MP3, FLAC, Ogg Vorbis/Opus, M4A, ADTS AAC;
-    MP4, MOV, MKV, WebM, AVI).
+    MP4, MOV, MKV, WebM, AVI). A path that cannot be opened as a regular file (missing, a
+    directory, a FIFO, a device, a symlink loop, no permission) gets the one classification of
+    :func:`synthwatch.media.source.open_input` (a FIFO is never waited on).
     """
-    with open(path, "rb") as f:
+    with open_input(path) as f:
+        return sniff_file(f)
+
+
+def sniff_file(f: BinaryIO) -> Sniffed:
+    """:func:`sniff` on an already-open, seekable binary file (read from offset 0)."""
+    try:
         size = os.fstat(f.fileno()).st_size
+    except (AttributeError, OSError, ValueError):
+        size = f.seek(0, os.SEEK_END)
+    try:
+        f.seek(0)
         return _sniff_open(f, size)
+    except ContainerError as exc:  # the readers raise only this; a lenient walk rarely does
+        raise CorruptMedia(f"the container cannot be walked: {exc}") from exc
+    except OSError as exc:
+        raise CorruptMedia(f"the file could not be read: {exc.strerror or exc}") from exc
+
+
+# ----------------------------------------------------------------------------------------------
+# file-name suffixes: ONE list, for finding media in folders (the type is always read from the bytes)
+# ----------------------------------------------------------------------------------------------
+
+#: suffix -> the format it usually names (aliases included); ``.ogg`` / ``.opus`` / ``.oga`` are Ogg audio
+SUFFIX_FORMATS: dict[str, str] = {
+    ".jpg": "jpeg", ".jpeg": "jpeg", ".jpe": "jpeg", ".jfif": "jpeg", ".png": "png", ".webp": "webp", ".gif": "gif",
+    ".bmp": "bmp", ".tif": "tiff", ".tiff": "tiff",
+    ".wav": "wav", ".wave": "wav", ".mp3": "mp3", ".flac": "flac", ".ogg": "ogg", ".oga": "ogg", ".opus": "ogg",
+    ".m4a": "m4a", ".m4b": "m4a", ".aac": "aac", ".mka": "mka", ".weba": "weba",
+    ".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".qt": "mov", ".mkv": "mkv", ".webm": "webm", ".avi": "avi",
+    ".ogv": "ogv",
+}
+IMAGE_SUFFIXES: frozenset[str] = frozenset(s for s, f in SUFFIX_FORMATS.items() if FORMATS[f][0] is MediaKind.IMAGE)
+AUDIO_SUFFIXES: frozenset[str] = frozenset(s for s, f in SUFFIX_FORMATS.items() if FORMATS[f][0] is MediaKind.AUDIO)
+VIDEO_SUFFIXES: frozenset[str] = frozenset(s for s, f in SUFFIX_FORMATS.items() if FORMATS[f][0] is MediaKind.VIDEO)
+#: every suffix a folder walk picks up (scan, eval folders, training sets)
+MEDIA_SUFFIXES: frozenset[str] = frozenset(SUFFIX_FORMATS)
+
+
+def kind_of_suffix(path: str | os.PathLike[str]) -> MediaKind | None:
+    """The kind a file name's suffix suggests (case-insensitive), or None. A hint for walking
+    folders only: :func:`sniff` decides what a file is."""
+    name = os.fsdecode(os.fspath(path))
+    dot = name.rfind(".")
+    if dot <= max(name.rfind("/"), name.rfind(os.sep)):
+        return None
+    fmt = SUFFIX_FORMATS.get(name[dot:].lower())
+    return FORMATS[fmt][0] if fmt is not None else None

@@ -25,11 +25,9 @@ def main(argv: list[str]) -> int:
         visible_video,
         watermark,
     )
-    from synthwatch.provenance.isolation import TASKS
+    from synthwatch.provenance.isolation import PROCESS_NAME, TASKS
 
-    _worker.PROCESS_NAME = "isolated provenance process"
-    _worker.TASKS = {"vm_bytes": _worker.TASKS["vm_bytes"], **TASKS}
-    return _worker.main(argv)
+    return _worker.main(argv, tasks=TASKS, process_name=PROCESS_NAME)
 
 
 def _use_this_synthwatch() -> None:

@@ -20,7 +20,7 @@ from .aigc_label import read_labels, write_label
 from .errors import CorruptContainer, DuplicateLabel, LabelError, TranscodeError
 from .label import AIGCLabel, LabelReading
 
-__all__ = ["MUXERS", "carry_label", "open_input", "temp_output", "copy_tags"]
+__all__ = ["MUXERS", "carry_label", "open_input", "open_output", "temp_output", "copy_tags"]
 
 #: sniffed format -> FFmpeg muxer for the re-encoded copy
 MUXERS: dict[str, str] = {
@@ -34,15 +34,26 @@ AV_ERRORS: tuple[type[BaseException], ...] = (av.error.FFmpegError, ValueError, 
 
 def open_input(path: str | os.PathLike[str], fmt: str) -> Any:
     """Open ``path`` (sniffed as ``fmt``) with PyAV for reading; an unreadable container is
-    :class:`CorruptContainer`. As in the scan decoders, the demuxer is forced from the sniffed
-    format (FFmpeg never guesses: no playlists, concat scripts or image sequences) and nested opens
-    may only use local files."""
+    :class:`CorruptContainer`. As in the scan decoders (:func:`synthwatch.media._worker.open_av`),
+    the file is opened as a file and never named to FFmpeg (a name like ``concat:a|b`` is just a
+    name), the demuxer is forced from the sniffed format (FFmpeg never guesses: no playlists,
+    concat scripts or image sequences) and nested opens may only use local files."""
+    from synthwatch.media._worker import open_av
     from synthwatch.media.sniff import demuxer_for
+    from synthwatch.media.source import display_name
 
     try:
-        return av.open(os.fspath(path), "r", format=demuxer_for(fmt), options={"protocol_whitelist": "file"})
+        return open_av(path, demuxer_for(fmt))
     except AV_ERRORS as exc:
-        raise CorruptContainer(f"cannot open {os.fspath(path)!s} for decoding: {exc}") from exc
+        raise CorruptContainer(f"cannot open {display_name(path)} for decoding: {exc}") from exc
+
+
+def open_output(path: str | os.PathLike[str], muxer: str) -> Any:
+    """Open the temporary copy ``path`` for writing with ``muxer``, through an explicit ``file:``
+    URL (whatever the destination's name, FFmpeg writes a file and nothing else)."""
+    from synthwatch.media._worker import file_url
+
+    return av.open(file_url(path), "w", format=muxer)
 
 
 @contextlib.contextmanager

@@ -38,7 +38,7 @@ from synthwatch.media.sniff import sniff
 from synthwatch.types import MediaKind
 
 from . import isolation
-from ._transcode import AV_ERRORS, MUXERS, carry_label, copy_tags, open_input, temp_output
+from ._transcode import AV_ERRORS, MUXERS, carry_label, copy_tags, open_input, open_output, temp_output
 from .errors import CorruptContainer, ProvenanceError, TranscodeError, UnsupportedCarrier
 from .label import AIGCLabel, LabelReading
 
@@ -162,7 +162,7 @@ class _AvSink:
     def __init__(self, tmp: str, fmt: str, codec: str, ctx: Any, rate: int, layout: str, work: str,
                  src_fmt: str, inp: Any) -> None:
         try:
-            self.out = av.open(tmp, "w", format=MUXERS[fmt])
+            self.out = open_output(tmp, MUXERS[fmt])
         except AV_ERRORS as exc:
             raise TranscodeError(f"cannot create the {fmt} output: {exc}") from exc
         try:

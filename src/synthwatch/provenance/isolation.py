@@ -51,6 +51,8 @@ __all__ = ["ROLE", "TASKS", "run", "stream", "limits", "error_classes", "checked
            "shutdown", "worker_pids", "worker_vm_mb"]
 
 ROLE = "isolated provenance worker"
+#: what the worker process calls itself in messages
+PROCESS_NAME = "isolated provenance process"
 _SCRIPT = str(Path(__file__).with_name("_isolated_worker.py"))
 _LOCK = threading.Lock()
 _SANDBOX: Sandbox | None = None
@@ -62,17 +64,24 @@ _FAULT: str | None = None
 
 
 def error_classes() -> dict[str, type[SynthwatchError]]:
-    """Name -> class of every error a task may raise (sent by name, raised again here)."""
-    from synthwatch import errors as core
+    """Name -> class of every synthwatch error class loaded now (sent by name, raised again here).
 
-    from . import errors as prov
-    from .c2pa_manifest import C2paSigningError
-    from .visible import FontNotFound
+    Found by walking the subclasses of :class:`~synthwatch.errors.SynthwatchError`, so this
+    module imports none of the writers whose errors it carries (no cycle through ``visible`` or
+    ``c2pa_manifest``): a writer's error class exists in the caller as soon as the caller has
+    imported the writer, which it has before it can ask the worker to run it."""
+    from synthwatch.errors import SynthwatchError
 
-    classes: list[type[SynthwatchError]] = [getattr(core, n) for n in core.__all__]
-    classes += [getattr(prov, n) for n in prov.__all__]
-    classes += [FontNotFound, C2paSigningError]
-    return {c.__name__: c for c in classes}
+    from . import errors as _prov  # noqa: F401  (the provenance tree is always known)
+
+    found: dict[str, type[SynthwatchError]] = {}
+    todo: list[type[SynthwatchError]] = [SynthwatchError]
+    while todo:
+        cls = todo.pop(0)
+        if cls.__module__.startswith("synthwatch"):
+            found.setdefault(cls.__name__, cls)
+        todo.extend(cls.__subclasses__())
+    return found
 
 
 def limits() -> Limits:
@@ -90,7 +99,7 @@ def _sandbox() -> Sandbox:
             from .errors import TranscodeError
 
             _SANDBOX = Sandbox(_SCRIPT, role=ROLE, tag="provenance", crash="an FFmpeg or Pillow crash",
-                               errors=error_classes(), default=TranscodeError, max_idle=2, max_tasks=50)
+                               errors=error_classes, default=TranscodeError, max_idle=2, max_tasks=50)
         return _SANDBOX
 
 
@@ -101,23 +110,26 @@ def _budget(transcode: bool) -> tuple[float, int, str]:
     return lim.decode_timeout_s, lim.decode_memory_mb, "decode_memory_mb"
 
 
-def run(task: str, kwargs: dict[str, Any], *, what: str, transcode: bool) -> Any:
+def run(task: str, kwargs: dict[str, Any], *, what: str, transcode: bool, deadline: float | None = None) -> Any:
     """Run ``task`` in the isolated worker and return its (plain) result, or raise its typed error.
 
     ``what`` names the operation in errors ("re-encoding the video with a visible notice");
-    ``transcode`` picks the transcode limits (else the decode limits)."""
+    ``transcode`` picks the transcode limits (else the decode limits); ``deadline`` (a
+    :func:`time.monotonic` value) stops the worker there whatever is left of those limits
+    (:class:`~synthwatch.errors.DecodeTimeout`)."""
     timeout_s, memory_mb, setting = _budget(transcode)
     payload = {**kwargs, "_fault": _FAULT, "_cap_setting": setting}
-    return _sandbox().call(task, payload, timeout_s=timeout_s, memory_mb=memory_mb, what=what, cap_setting=setting)
+    return _sandbox().call(task, payload, timeout_s=timeout_s, memory_mb=memory_mb, what=what, cap_setting=setting,
+                           deadline=deadline)
 
 
 def stream(task: str, kwargs: dict[str, Any], *, what: str, transcode: bool = False,
-           window: int = 2) -> Generator[Any, None, None]:
+           window: int = 2, deadline: float | None = None) -> Generator[Any, None, None]:
     """Run a streaming ``task`` in the isolated worker and yield its items (see :func:`run`)."""
     timeout_s, memory_mb, setting = _budget(transcode)
     payload = {**kwargs, "_fault": _FAULT, "_cap_setting": setting}
     return _sandbox().stream(task, payload, timeout_s=timeout_s, memory_mb=memory_mb, window=window, what=what,
-                             cap_setting=setting)
+                             cap_setting=setting, deadline=deadline)
 
 
 def checked(value: Any, types: dict[str, type | tuple[type, ...]], what: str) -> dict[str, Any]:

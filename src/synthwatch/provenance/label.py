@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .errors import LabelEncodingError, LabelError, LabelTooLarge
+from .security_data import SecurityInfo, verify_label
 
 __all__ = [
     "FIELDS",
@@ -137,27 +138,6 @@ class AIGCLabel:
         """A label written by a platform that is itself the producer: propagator fields copy the producer's."""
         return cls(label=label, content_producer=producer, produce_id=produce_id, reserved_code1=reserved_code1,
                    content_propagator=producer, propagate_id=produce_id, reserved_code2=reserved_code2)
-
-
-@dataclass(frozen=True, slots=True)
-class SecurityInfo:
-    """What the ReservedCode fields carry (integrity data, a ``SecurityData`` block).
-
-    ``verified``: True when every SecurityData block verifies, False when one fails, None when
-    nothing verifiable is there. ``blocks`` holds one entry per filled ReservedCode field (see
-    :mod:`synthwatch.provenance.security_data`).
-    """
-
-    present: bool
-    field: str | None = None
-    kind: str | None = None  # "SecurityData" | "opaque"
-    verified: bool | None = None  # None: not verifiable here
-    reason: str = ""
-    blocks: tuple[dict[str, Any], ...] = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"present": self.present, "field": self.field, "kind": self.kind, "verified": self.verified,
-                "reason": self.reason, "blocks": [dict(b) for b in self.blocks]}
 
 
 @dataclass(frozen=True, slots=True)
@@ -346,8 +326,6 @@ def security_info(lab: AIGCLabel) -> SecurityInfo:
     fields (the content digest needs the file: :func:`synthwatch.provenance.security_data.verify_label`
     with ``path``); any other layout is reported as present and never as verified.
     """
-    from .security_data import verify_label
-
     return verify_label(lab)
 
 

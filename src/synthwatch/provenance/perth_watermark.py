@@ -246,14 +246,15 @@ def _decode_task(path: str, max_seconds: float, max_values: int, mono: bool) -> 
     values in all is :class:`MediaTooLarge`."""
     import av
 
+    from synthwatch.media._worker import open_av
     from synthwatch.media.sniff import demuxer_for, sniff
 
-    try:  # the sniffed demuxer, forced, and local-only nested opens (as the scan decoders)
+    try:  # opened as a file, the sniffed demuxer forced, local-only nested opens (as the scan decoders)
         sniffed = sniff(path)
         fmt = sniffed.format
         if sniffed.kind not in (MediaKind.AUDIO, MediaKind.VIDEO):
             raise UnsupportedCarrier(f"{fmt} files have no audio stream")
-        with av.open(os.fspath(path), format=demuxer_for(fmt), options={"protocol_whitelist": "file"}) as c:
+        with open_av(path, demuxer_for(fmt)) as c:
             if not c.streams.audio:
                 raise UnsupportedCarrier("the file has no audio stream")
             s = c.streams.audio[0]
@@ -372,5 +373,7 @@ def embed_file(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> dict
             sf.write(tmp, y.T, rate, subtype="PCM_16" if ext == ".wav" else "PCM_24")
             os.replace(tmp, dst)
         except (sf.LibsndfileError, RuntimeError, ValueError, OSError) as exc:
-            raise CorruptContainer(f"cannot write {os.fspath(dst)!s}: {exc}") from exc
+            from synthwatch.media.source import display_name
+
+            raise CorruptContainer(f"cannot write {display_name(dst)}: {exc}") from exc
     return {"name": NAME, "sample_rate": rate, "channels": int(y.shape[0]), "seconds": y.shape[1] / rate}

@@ -39,14 +39,16 @@ import os
 import secrets
 from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from synthwatch.errors import MediaError, SynthwatchError
 
 from .errors import CorruptContainer, SecurityDataError, UnsupportedCarrier
-from .label import AIGCLabel, SecurityInfo
 
-__all__ = ["FORMAT", "SM2Key", "generate_sm2_key", "load_sm2_key", "content_digest", "make_block",
+if TYPE_CHECKING:  # label.py imports this module (one way: label -> security_data)
+    from .label import AIGCLabel
+
+__all__ = ["FORMAT", "SecurityInfo", "SM2Key", "generate_sm2_key", "load_sm2_key", "content_digest", "make_block",
            "decode_block", "verify_label", "sign_label", "sm3_hex"]
 
 FORMAT = "synthwatch.securitydata/1"
@@ -56,6 +58,26 @@ _PROPAGATOR_KEYS = ("Label", "ContentProducer", "ProduceID", "ReservedCode1", "C
 _FIELD_BY_SCOPE = {"producer": "ReservedCode1", "propagator": "ReservedCode2"}
 _MAX_BLOCK = 8192
 _HEX = frozenset("0123456789abcdef")
+
+
+@dataclass(frozen=True, slots=True)
+class SecurityInfo:
+    """What the ReservedCode fields carry (integrity data, a ``SecurityData`` block).
+
+    ``verified``: True when every SecurityData block verifies, False when one fails, None when
+    nothing verifiable is there. ``blocks`` holds one entry per filled ReservedCode field.
+    """
+
+    present: bool
+    field: str | None = None
+    kind: str | None = None  # "SecurityData" | "opaque"
+    verified: bool | None = None  # None: not verifiable here
+    reason: str = ""
+    blocks: tuple[dict[str, Any], ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"present": self.present, "field": self.field, "kind": self.kind, "verified": self.verified,
+                "reason": self.reason, "blocks": [dict(b) for b in self.blocks]}
 
 
 def _gmssl() -> Any:
@@ -133,7 +155,9 @@ def load_sm2_key(path: str | os.PathLike[str]) -> SM2Key:
         with open(path, encoding="ascii") as f:
             text = f.read(4096).strip()
     except (OSError, UnicodeDecodeError) as exc:
-        raise SecurityDataError(f"cannot read the SM2 key file {os.fspath(path)!s}: {exc}") from exc
+        from synthwatch.media.source import display_name
+
+        raise SecurityDataError(f"cannot read the SM2 key file {display_name(path)}: {exc}") from exc
     if text.startswith("{"):
         try:
             text = str(json.loads(text)["private_key"])
@@ -142,37 +166,44 @@ def load_sm2_key(path: str | os.PathLike[str]) -> SM2Key:
     return SM2Key.from_private(text)
 
 
-def content_digest(path: str | os.PathLike[str], fmt: str | None = None) -> str:
+def content_digest(path: str | os.PathLike[str], fmt: str | None = None, *, deadline: float | None = None) -> str:
     """``sm3:<hex>`` of the media essence of ``path`` (see the module docstring).
 
     The file is decoded (images) or demuxed (audio, video) in the isolated provenance worker
-    (:mod:`synthwatch.provenance.isolation`, under ``decode_timeout_s`` / ``decode_memory_mb``): a
-    hostile file costs a typed error (:class:`CorruptContainer`, or
-    :class:`~synthwatch.errors.DecodeTimeout` / :class:`~synthwatch.errors.DecodeResourceError` when
-    it hangs, crashes or exhausts the decoder), never the calling process."""
+    (:mod:`synthwatch.provenance.isolation`, under ``decode_timeout_s`` / ``decode_memory_mb``, and
+    never past ``deadline``, a :func:`time.monotonic` value): a hostile file costs a typed error
+    (:class:`CorruptContainer`, or :class:`~synthwatch.errors.DecodeTimeout` /
+    :class:`~synthwatch.errors.DecodeResourceError` when it hangs, crashes or exhausts the decoder),
+    never the calling process."""
     from synthwatch.media.sniff import sniff
 
     from .isolation import malformed, run
 
     fmt = fmt or sniff(path).format
     what = "computing the content digest"
-    digest = run("content_digest", {"path": os.fspath(path), "fmt": fmt}, what=what, transcode=False)
+    digest = run("content_digest", {"path": os.fspath(path), "fmt": fmt}, what=what, transcode=False,
+                 deadline=deadline)
     if not (isinstance(digest, str) and digest.startswith("sm3:") and _is_hex(digest[4:], 64)):
         raise malformed(what)
     return digest
 
 
 def _digest_task(path: str, fmt: str) -> str:
-    """:func:`content_digest`'s work, in the isolated worker."""
-    from synthwatch.media.sniff import FORMATS
+    """:func:`content_digest`'s work, in the isolated worker. The file is opened as a file (never
+    named to FFmpeg), with the decoder chosen from the sniffed format (never guessed)."""
+    from synthwatch.media._worker import open_av
+    from synthwatch.media.sniff import FORMATS, demuxer_for, pillow_format_for
+    from synthwatch.media.source import open_input
 
+    if fmt not in FORMATS:
+        raise UnsupportedCarrier(f"no content digest for format {fmt!r}")
     h = _Sm3()
     h.update(f"{FORMAT}:{fmt}\n".encode())
-    if FORMATS.get(fmt, (None,))[0] is not None and FORMATS[fmt][0].value == "image":
+    if FORMATS[fmt][0].value == "image":
         from PIL import Image
 
         try:
-            with Image.open(path) as im:
+            with open_input(path) as f, Image.open(f, formats=[pillow_format_for(fmt)]) as im:
                 im.load()
                 h.update(f"{im.mode}:{im.size[0]}x{im.size[1]}\n".encode())
                 h.update(im.tobytes())
@@ -181,10 +212,8 @@ def _digest_task(path: str, fmt: str) -> str:
         return "sm3:" + h.hexdigest()
     import av
 
-    from synthwatch.media.sniff import demuxer_for
-
-    try:  # the sniffed demuxer, forced, and local-only nested opens (as the scan decoders)
-        with av.open(os.fspath(path), format=demuxer_for(fmt), options={"protocol_whitelist": "file"}) as c:
+    try:
+        with open_av(path, demuxer_for(fmt)) as c:
             n = 0
             for packet in c.demux():
                 if packet.size:
@@ -293,11 +322,12 @@ def _verify_one(label: AIGCLabel, field: str, value: str, trusted: Collection[st
 
 
 def verify_label(label: AIGCLabel, *, path: str | os.PathLike[str] | None = None, fmt: str | None = None,
-                 trusted_keys: Collection[str] | None = None) -> SecurityInfo:
+                 trusted_keys: Collection[str] | None = None, deadline: float | None = None) -> SecurityInfo:
     """Report the ReservedCode1/2 blocks of ``label``: present or absent, verified or failed, and why.
 
-    With ``path`` a block's content digest is compared with the file's essence (a mismatch fails).
-    ``trusted_keys``: public keys (128 hex) or key ids that count as trusted.
+    With ``path`` a block's content digest is compared with the file's essence (a mismatch fails;
+    ``deadline`` bounds computing it). ``trusted_keys``: public keys (128 hex) or key ids that
+    count as trusted.
     """
     blocks: list[dict[str, Any]] = []
     for field, value in (("ReservedCode1", label.reserved_code1), ("ReservedCode2", label.reserved_code2)):
@@ -306,7 +336,7 @@ def verify_label(label: AIGCLabel, *, path: str | os.PathLike[str] | None = None
         b = _verify_one(label, field, value, trusted_keys)
         if b["verified"] and b["content"] and path is not None:
             try:
-                actual = content_digest(path, fmt)
+                actual = content_digest(path, fmt, deadline=deadline)
             except (CorruptContainer, UnsupportedCarrier, MediaError) as exc:  # also a decoder timeout or crash
                 b.update(verified=False, reason=f"content digest could not be computed: {exc}")
             else:

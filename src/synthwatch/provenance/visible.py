@@ -90,7 +90,9 @@ def find_font(path: str | os.PathLike[str] | None = None) -> tuple[str, str]:
     if path is not None or os.environ.get("SYNTHWATCH_LABEL_FONT"):
         p = str(path or os.environ["SYNTHWATCH_LABEL_FONT"])
         if not os.path.isfile(p):
-            raise FontNotFound(f"label font {p} does not exist")
+            from synthwatch.media.source import display_name
+
+            raise FontNotFound(f"label font {display_name(p)} does not exist")
         return p, "given by the caller"
     for p, licence in FONT_CANDIDATES:
         if os.path.isfile(p):

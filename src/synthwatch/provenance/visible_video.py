@@ -33,7 +33,7 @@ from synthwatch.media.sniff import sniff
 from synthwatch.types import MediaKind
 
 from . import isolation
-from ._transcode import AV_ERRORS, MUXERS, carry_label, copy_tags, open_input, temp_output
+from ._transcode import AV_ERRORS, MUXERS, carry_label, copy_tags, open_input, open_output, temp_output
 from .errors import CorruptContainer, ProvenanceError, TranscodeError, UnsupportedCarrier
 from .label import AIGCLabel, LabelReading
 from .visible import DEFAULT_TEXT, MIN_HEIGHT_RATIO, VisibleLabel, render_notice, visible_label_from
@@ -179,7 +179,7 @@ def _transcode(src: str | os.PathLike[str], tmp: str, fmt: str, seconds: float |
         dropped = [f"{s.type}:{s.index}" for s in inp.streams if s is not vin and s not in audio_in]
         dropped += [f"video:{s.index}" for s in inp.streams.video[1:]]
         try:
-            out = av.open(tmp, "w", format=MUXERS[fmt])
+            out = open_output(tmp, MUXERS[fmt])
         except AV_ERRORS as exc:
             raise TranscodeError(f"cannot create the {fmt} output: {exc}") from exc
         frames = labelled = 0

@@ -103,10 +103,17 @@ def _detect_task(path: str) -> dict[str, Any]:
     """:func:`detect_image`'s work, in the isolated worker."""
     from PIL import Image
 
-    from .errors import CorruptContainer
+    from synthwatch.media.sniff import FORMATS, pillow_format_for, sniff
+    from synthwatch.media.source import open_input
+    from synthwatch.types import MediaKind
 
+    from .errors import CorruptContainer, UnsupportedCarrier
+
+    fmt = sniff(path).format
+    if FORMATS[fmt][0] is not MediaKind.IMAGE:
+        raise UnsupportedCarrier(f"invisible image watermarks are read from images, not {fmt}")
     try:
-        with Image.open(path) as im:
+        with open_input(path) as f, Image.open(f, formats=[pillow_format_for(fmt)]) as im:
             w, h = im.size
             if min(w, h) < MIN_SIDE:
                 return {"checked": [], "found": False, "reason": f"image smaller than {MIN_SIDE} px"}

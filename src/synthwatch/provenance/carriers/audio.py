@@ -20,6 +20,12 @@ from typing import Any, BinaryIO
 import mutagen
 import mutagen.flac
 import mutagen.id3
+import mutagen.oggflac
+import mutagen.oggopus
+import mutagen.oggspeex
+import mutagen.oggvorbis
+
+from synthwatch._containers import Budget, ContainerError, Reader, riff
 
 from ..errors import CorruptContainer, LabelWriteError, UnsupportedCarrier
 from ..label import Deviation
@@ -67,33 +73,23 @@ class _Chunk:
 
 
 def _wav_chunks(f: BinaryIO, file_size: int) -> list[_Chunk]:
-    f.seek(0)
-    hdr = f.read(12)
-    if len(hdr) < 12 or hdr[8:12] != b"WAVE":
+    """The top-level chunks of a RIFF/WAVE file (:mod:`synthwatch._containers.riff`): a chunk that
+    overruns the RIFF form is :class:`CorruptContainer`, except a cut-off ``data`` chunk, which is
+    common and kept as far as it goes."""
+    r = Reader(f, file_size)
+    found = riff.form(r.read_at(0, 12))
+    if found is None or found[1] != b"WAVE":
         raise CorruptContainer("not a RIFF/WAVE file")
-    if hdr[:4] in (b"RF64", b"BW64"):
+    if found[0] in (b"RF64", b"BW64"):
         raise UnsupportedCarrier("RF64/BW64 WAV files are not supported for labels")
-    if hdr[:4] != b"RIFF":
+    if found[0] != b"RIFF":
         raise CorruptContainer("not a RIFF/WAVE file")
-    (riff_size,) = struct.unpack("<I", hdr[4:8])
-    end_all = min(file_size, 8 + riff_size)
-    chunks: list[_Chunk] = []
-    pos = 12
-    while pos + 8 <= end_all:
-        if len(chunks) >= _MAX_CHUNKS:
-            raise CorruptContainer("too many RIFF chunks")
-        f.seek(pos)
-        h = f.read(8)
-        cid = h[:4]
-        (size,) = struct.unpack("<I", h[4:8])
-        if pos + 8 + size > end_all:
-            if cid == b"data":  # a truncated data chunk is common; keep what is there
-                size = end_all - pos - 8
-            else:
-                raise CorruptContainer(f"RIFF chunk {cid!r} overruns the file")
-        chunks.append(_Chunk(cid, pos, size))
-        pos += 8 + size + (size & 1)
-    return chunks
+    end_all = min(file_size, 8 + found[2])
+    try:
+        return [_Chunk(c.id, c.start, c.size) for c in
+                riff.iter_chunks(r, 12, end_all, budget=Budget(_MAX_CHUNKS), truncated_ok=(b"data",))]
+    except ContainerError as exc:
+        raise CorruptContainer(str(exc)) from exc
 
 
 def _body(f: BinaryIO, c: _Chunk) -> bytes:
@@ -104,16 +100,12 @@ def _body(f: BinaryIO, c: _Chunk) -> bytes:
 
 
 def _info_entries(body: bytes) -> list[tuple[bytes, bytes]]:
-    out = []
-    pos = 4
-    while pos + 8 <= len(body):
-        cid = body[pos:pos + 4]
-        (size,) = struct.unpack("<I", body[pos + 4:pos + 8])
-        if pos + 8 + size > len(body):
-            raise CorruptContainer("LIST/INFO entry overruns its list")
-        out.append((cid, body[pos + 8:pos + 8 + size]))
-        pos += 8 + size + (size & 1)
-    return out
+    """(id, value) of each entry of a ``LIST`` body (after its 4-byte list type)."""
+    try:
+        return [(c.id, body[c.data_start:c.data_start + c.size])
+                for c in riff.iter_chunks(Reader(body), 4, len(body), budget=Budget(_MAX_CHUNKS))]
+    except ContainerError as exc:
+        raise CorruptContainer(f"LIST/INFO entry overruns its list: {exc}") from exc
 
 
 def _id3_labels(data: bytes, where: str) -> list[AudioLabel]:
@@ -161,7 +153,10 @@ def read_wav_labels(path: str | os.PathLike[str]) -> list[AudioLabel]:
 
 
 def _riff_chunk(cid: bytes, body: bytes) -> bytes:
-    return cid + struct.pack("<I", len(body)) + body + (b"\x00" if len(body) & 1 else b"")
+    try:
+        return riff.chunk(cid, body)
+    except ContainerError as exc:
+        raise LabelWriteError(str(exc)) from exc
 
 
 def _strip_id3_chunk(body: bytes) -> bytes:
@@ -240,7 +235,31 @@ def write_wav_label(src: str | os.PathLike[str], dst: BinaryIO, value: bytes | N
 # MP3 / FLAC / Ogg (mutagen)
 
 
+#: the codec in an Ogg file's first page -> the mutagen class that edits its Vorbis comment
+_OGG_CODECS: tuple[tuple[bytes, Any], ...] = (
+    (b"OpusHead", mutagen.oggopus.OggOpus),
+    (b"\x01vorbis", mutagen.oggvorbis.OggVorbis),
+    (b"\x7fFLAC", mutagen.oggflac.OggFLAC),
+    (b"Speex   ", mutagen.oggspeex.OggSpeex),
+)
+
+
+def _ogg_class(path: str | os.PathLike[str]) -> Any:
+    """The mutagen class for an Ogg file, from the codec of its first page (by content: mutagen's
+    own guess also scores the file name, so an Ogg file named ``.flac`` would be read as FLAC)."""
+    with open(path, "rb") as f:
+        head = f.read(27 + 255 + 16)
+    if len(head) < 28 or head[:4] != b"OggS":
+        raise CorruptContainer("not an Ogg file (no OggS page at the start)")
+    payload = head[27 + head[26]: 27 + head[26] + 16]
+    for magic, cls in _OGG_CODECS:
+        if payload.startswith(magic):
+            return cls
+    raise UnsupportedCarrier("Ogg stream with a codec that has no Vorbis-comment carrier")
+
+
 def _open_mutagen(path: str | os.PathLike[str], fmt: str) -> Any:
+    """The tag object of ``path``, chosen from the sniffed format ``fmt`` (never from the name)."""
     try:
         if fmt == "mp3":
             try:
@@ -249,12 +268,13 @@ def _open_mutagen(path: str | os.PathLike[str], fmt: str) -> Any:
                 return None
         if fmt == "flac":
             return _FLAC(path)
-        obj = mutagen.File(path)
+        if fmt == "ogg":
+            return _ogg_class(path)(path)
     except mutagen.MutagenError as exc:
         raise CorruptContainer(f"mutagen could not read the {fmt} tags: {exc}") from exc
-    if obj is None:
-        raise UnsupportedCarrier(f"no Vorbis-comment carrier found in this {fmt} file")
-    return obj
+    except (struct.error, ValueError, EOFError, IndexError) as exc:  # mutagen lets a few of these through
+        raise CorruptContainer(f"the {fmt} tags cannot be read: {type(exc).__name__}: {exc}") from exc
+    raise UnsupportedCarrier(f"{fmt} files have no Vorbis-comment or ID3 carrier")
 
 
 def read_mutagen_labels(path: str | os.PathLike[str], fmt: str) -> list[AudioLabel]:

@@ -12,6 +12,8 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from synthwatch._containers import Budget, ContainerError, Reader, riff
+
 from ..errors import CorruptContainer, LabelTooLarge
 from ..label import Deviation
 from .exif import exif_strings
@@ -255,21 +257,17 @@ def write_png_xmp(data: bytes, update: Callable[[bytes | None], bytes], strip: C
 
 
 def _webp_chunks(data: bytes) -> list[tuple[bytes, int, int, int]]:
-    """(fourcc, chunk start, payload size, chunk end incl. padding) of the chunks inside RIFF/WEBP."""
-    if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WEBP":
+    """(fourcc, chunk start, payload size, chunk end incl. padding) of the chunks inside RIFF/WEBP
+    (:mod:`synthwatch._containers.riff`, strict)."""
+    found = riff.form(data[:12])
+    if found is None or found[0] != b"RIFF" or found[1] != b"WEBP":
         raise CorruptContainer("not a WebP (RIFF/WEBP header missing)")
-    (riff_size,) = struct.unpack("<I", data[4:8])
-    end_all = min(len(data), 8 + riff_size)
-    chunks: list[tuple[bytes, int, int, int]] = []
-    pos = 12
-    while pos + 8 <= end_all and len(chunks) < _MAX_SEGMENTS:
-        fourcc = data[pos:pos + 4]
-        (size,) = struct.unpack("<I", data[pos + 4:pos + 8])
-        end = pos + 8 + size + (size & 1)
-        if pos + 8 + size > end_all:
-            raise CorruptContainer(f"WebP chunk {fourcc!r} overruns the file")
-        chunks.append((fourcc, pos, size, min(end, end_all)))
-        pos = end
+    end_all = min(len(data), 8 + found[2])
+    try:
+        chunks = [(c.id, c.start, c.size, min(c.end, end_all))
+                  for c in riff.iter_chunks(Reader(data), 12, end_all, budget=Budget(_MAX_SEGMENTS))]
+    except ContainerError as exc:
+        raise CorruptContainer(f"WebP {exc}") from exc
     if not chunks:
         raise CorruptContainer("WebP has no chunks")
     return chunks
@@ -325,11 +323,15 @@ def write_webp_xmp(data: bytes, update: Callable[[bytes | None], bytes]) -> byte
     if chunks[0][0] == b"VP8X":
         _, s, size, e = chunks[0]
         body = bytearray(data[s + 8:s + 8 + size])
+        if len(body) < 10:
+            raise CorruptContainer(f"WebP VP8X chunk of {len(body)} bytes (10 expected)")
         body[0] |= 0x04
         pieces.append(b"VP8X" + struct.pack("<I", size) + bytes(body) + (b"\x00" if size & 1 else b""))
         rest = chunks[1:]
     else:
         w, h, alpha = _webp_canvas(data, chunks)
+        if not (0 < w <= 1 << 24 and 0 < h <= 1 << 24):
+            raise CorruptContainer(f"WebP frame declares an empty or impossible size {w}x{h}")
         flags = 0x04 | (0x10 if alpha else 0)
         vp8x = bytes([flags, 0, 0, 0]) + (w - 1).to_bytes(3, "little") + (h - 1).to_bytes(3, "little")
         pieces.append(b"VP8X" + struct.pack("<I", len(vp8x)) + vp8x)

@@ -16,6 +16,9 @@ import struct
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
+from synthwatch._containers import Budget, ContainerError, Reader
+from synthwatch._containers.isobmff import iter_boxes
+
 from ..errors import CorruptContainer, LabelTooLarge, UnsupportedCarrier
 from ..label import Deviation
 from ._io import copy_exact
@@ -60,77 +63,56 @@ class TopBox:
 
 
 def top_level_boxes(f: BinaryIO, size: int) -> list[TopBox]:
-    boxes: list[TopBox] = []
-    pos = 0
-    while pos + 8 <= size:
-        if len(boxes) >= _MAX_BOXES:
-            raise CorruptContainer("too many top-level boxes")
-        f.seek(pos)
-        hdr = f.read(16)
-        (sz,) = struct.unpack(">I", hdr[:4])
-        typ = hdr[4:8]
-        header = 8
-        if sz == 1:
-            if len(hdr) < 16:
-                raise CorruptContainer("truncated 64-bit box header")
-            (sz,) = struct.unpack(">Q", hdr[8:16])
-            header = 16
-        elif sz == 0:
-            sz = size - pos
-        if sz < header or pos + sz > size:
-            raise CorruptContainer(f"box {typ!r} at {pos} overruns the file")
-        boxes.append(TopBox(typ, pos, header, pos + sz))
-        pos += sz
-    return boxes
+    """The top-level boxes of the file, strictly (:func:`synthwatch._containers.isobmff.iter_boxes`):
+    a box that overruns the file is :class:`CorruptContainer` (trailing zero padding is not a box)."""
+    try:
+        return [TopBox(b.type, b.start, b.header, b.end)
+                for b in iter_boxes(Reader(f, size), 0, size, budget=Budget(_MAX_BOXES), strict=True)]
+    except ContainerError as exc:
+        raise CorruptContainer(str(exc)) from exc
 
 
-def _parse(data: bytes, start: int, end: int, depth: int = 0) -> tuple[list[Box], bytes]:
+def _parse(data: bytes, start: int, end: int, depth: int = 0, budget: Budget | None = None) -> tuple[list[Box], bytes]:
+    """The boxes of ``data[start:end]`` as a tree (container boxes parsed, leaves kept as bytes) and
+    the bytes after the last box (a QuickTime terminator); strict, bounded in depth and count."""
     if depth > 16:
         raise CorruptContainer("boxes nest too deeply")
+    budget = budget if budget is not None else Budget(_MAX_BOXES)
+    r = Reader(data)
     out: list[Box] = []
     pos = start
-    while pos + 8 <= end:
-        (sz,) = struct.unpack(">I", data[pos:pos + 4])
-        typ = data[pos + 4:pos + 8]
-        header = 8
-        if sz == 1:
-            if pos + 16 > end:
-                raise CorruptContainer("truncated 64-bit box header")
-            (sz,) = struct.unpack(">Q", data[pos + 8:pos + 16])
-            header = 16
-        elif sz == 0:
-            sz = end - pos
-        if sz < header or pos + sz > end:
-            if sz == 0 or typ == b"\x00\x00\x00\x00":
-                break
-            raise CorruptContainer(f"box {typ!r} at {pos} overruns its parent")
-        body_start, body_end = pos + header, pos + sz
-        if typ in _CONTAINERS:
-            prefix = b""
-            if typ == b"meta" and data[body_start + 4:body_start + 8] not in (b"hdlr", b"keys", b"ilst", b"free"):
-                prefix = data[body_start:body_start + 4]
-            if typ == b"ilst":
-                children = [Box(data[p + 4:p + 8], payload=data[p + 8:q]) for p, q in _spans(data, body_start, body_end)]
-                out.append(Box(typ, children=children))
+    try:
+        for b in iter_boxes(r, start, end, budget=budget, strict=True):
+            typ, body_start, body_end = b.type, b.data_start, b.end
+            if typ in _CONTAINERS:
+                prefix = b""
+                if typ == b"meta" and data[body_start + 4:body_start + 8] not in (b"hdlr", b"keys", b"ilst", b"free"):
+                    prefix = data[body_start:body_start + 4]
+                if typ == b"ilst":
+                    children = [Box(data[p + 4:p + 8], payload=data[p + 8:q])
+                                for p, q in _spans(data, body_start, body_end)]
+                    out.append(Box(typ, children=children))
+                else:
+                    kids, trailer = _parse(data, body_start + len(prefix), body_end, depth + 1, budget)
+                    out.append(Box(typ, children=kids, prefix=prefix, trailer=trailer))
             else:
-                kids, trailer = _parse(data, body_start + len(prefix), body_end, depth + 1)
-                out.append(Box(typ, children=kids, prefix=prefix, trailer=trailer))
-        else:
-            out.append(Box(typ, payload=data[body_start:body_end]))
-        pos += sz
+                out.append(Box(typ, payload=data[body_start:body_end]))
+            pos = b.end
+    except ContainerError as exc:
+        raise CorruptContainer(str(exc)) from exc
     return out, data[pos:end]
 
 
 def _spans(data: bytes, start: int, end: int) -> list[tuple[int, int]]:
-    spans = []
-    pos = start
-    while pos + 8 <= end:
-        (sz,) = struct.unpack(">I", data[pos:pos + 4])
-        if sz < 8 or pos + sz > end:
-            raise CorruptContainer("bad ilst item")
-        spans.append((pos, pos + sz))
-        pos += sz
-    return spans
+    """(start, end) of each box in ``data[start:end]`` whose header is 8 bytes (ilst items, the
+    boxes inside them); anything else there is :class:`CorruptContainer`."""
+    try:
+        boxes = list(iter_boxes(Reader(data), start, end, budget=Budget(_MAX_BOXES), strict=True))
+    except ContainerError as exc:
+        raise CorruptContainer(f"bad ilst item: {exc}") from exc
+    if any(b.header != 8 for b in boxes):
+        raise CorruptContainer("bad ilst item: a 64-bit size inside ilst")
+    return [(b.start, b.end) for b in boxes]
 
 
 def _data_boxes(payload: bytes) -> list[tuple[int, bytes]]:
@@ -362,6 +344,8 @@ def _chunk_offset_boxes(moov: Box) -> list[Box]:
 
 def _read_offsets(box: Box) -> list[int]:
     p = box.payload
+    if len(p) < 8:
+        raise CorruptContainer(f"{box.type.decode('latin-1')} box is shorter than its header")
     (n,) = struct.unpack(">I", p[4:8])
     width = 4 if box.type == b"stco" else 8
     if 8 + n * width > len(p):

@@ -21,6 +21,8 @@ import zlib
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
+from synthwatch._containers import ContainerError, Reader, ebml
+
 from ..errors import CorruptContainer, LabelTooLarge, UnsupportedCarrier
 from ..label import Deviation
 from ._io import copy_exact
@@ -56,76 +58,28 @@ _TARGET_UIDS = {0x63C5, 0x63C9, 0x63C4, 0x63C6}
 _LEVEL1 = {SEEKHEAD, INFO, TRACKS, CLUSTER, CUES, TAGS, CHAPTERS, ATTACHMENTS, VOID, CRC32}
 _CUE_MASTERS = {0xBB, 0xB7, 0xDB}
 _CUE_POSITIONS = {0xF1, 0xEA, 0x97}
-_UNKNOWN = -1
+_UNKNOWN = ebml.UNKNOWN
+_MAX_DEPTH = ebml.MAX_DEPTH
 MAX_META_BYTES = 64 * 1024 * 1024
 _MAX_ELEMENTS = 10_000_000
 _KEY = "AIGC"
 
 
 # ----------------------------------------------------------------------------------------------
-# EBML primitives
+# EBML primitives: the shared reader (synthwatch._containers.ebml); its ContainerError becomes
+# CorruptContainer at this module's entry points
 
 
-def _read_id(buf: bytes, pos: int) -> tuple[int, int]:
-    if pos >= len(buf):
-        raise CorruptContainer("EBML ID past the end")
-    first = buf[pos]
-    length = next((i + 1 for i in range(4) if first & (0x80 >> i)), 0)
-    if not length or pos + length > len(buf):
-        raise CorruptContainer(f"bad EBML ID at {pos}")
-    return int.from_bytes(buf[pos:pos + length], "big"), length
-
-
-def _read_size(buf: bytes, pos: int) -> tuple[int, int]:
-    if pos >= len(buf):
-        raise CorruptContainer("EBML size past the end")
-    first = buf[pos]
-    length = next((i + 1 for i in range(8) if first & (0x80 >> i)), 0)
-    if not length or pos + length > len(buf):
-        raise CorruptContainer(f"bad EBML size at {pos}")
-    value = first & (0xFF >> length)
-    for b in buf[pos + 1:pos + length]:
-        value = (value << 8) | b
-    if value == (1 << (7 * length)) - 1:
-        return _UNKNOWN, length
-    return value, length
-
-
-def _enc_id(eid: int) -> bytes:
-    return eid.to_bytes((eid.bit_length() + 7) // 8, "big")
-
-
-def _enc_size(n: int, length: int | None = None) -> bytes:
-    if length is None:
-        length = 1
-        while n >= (1 << (7 * length)) - 1:
-            length += 1
-    if length > 8 or n >= (1 << (7 * length)) - 1:
-        raise CorruptContainer(f"size {n} does not fit {length} bytes")
-    return ((1 << (7 * length)) | n).to_bytes(length, "big")
-
-
-def _el(eid: int, payload: bytes) -> bytes:
-    return _enc_id(eid) + _enc_size(len(payload)) + payload
-
-
-def _uint(eid: int, value: int, width: int | None = None) -> bytes:
-    if width is None:
-        width = max(1, (value.bit_length() + 7) // 8)
-    return _el(eid, value.to_bytes(width, "big"))
+_read_id = ebml.read_id
+_read_size = ebml.read_size
+_enc_id = ebml.encode_id
+_enc_size = ebml.encode_size
+_el = ebml.element
+_uint = ebml.uint_element
 
 
 def _children(buf: bytes) -> list[tuple[int, bytes]]:
-    out = []
-    pos = 0
-    while pos < len(buf):
-        eid, il = _read_id(buf, pos)
-        size, sl = _read_size(buf, pos + il)
-        if size == _UNKNOWN or pos + il + sl + size > len(buf):
-            raise CorruptContainer(f"EBML element 0x{eid:X} overruns its parent")
-        out.append((eid, buf[pos + il + sl:pos + il + sl + size]))
-        pos += il + sl + size
-    return out
+    return ebml.children(buf)
 
 
 def _master(eid: int, children: list[tuple[int, bytes]], crc: bool) -> bytes:
@@ -182,14 +136,7 @@ def _read(f: BinaryIO, pos: int, n: int) -> bytes:
 
 def _head(f: BinaryIO, pos: int, limit: int) -> tuple[int, int, int, int]:
     """(id, header length, data size or _UNKNOWN, size-field length) of the element at ``pos``."""
-    buf = _read(f, pos, 12)
-    if len(buf) < 2:
-        raise CorruptContainer(f"EBML element header truncated at {pos}")
-    eid, il = _read_id(buf, 0)
-    size, sl = _read_size(buf, il)
-    if size != _UNKNOWN and pos + il + sl + size > limit:
-        raise CorruptContainer(f"EBML element 0x{eid:X} at {pos} overruns its parent")
-    return eid, il + sl, size, sl
+    return ebml.read_header(Reader(f, limit), pos, limit)
 
 
 def _unknown_end(f: BinaryIO, pos: int, limit: int) -> int:
@@ -268,12 +215,14 @@ class MkvLabel:
     deviations: list[Deviation] = field(default_factory=list)
 
 
-def _simple_tags(payload: bytes, path: str, out: list[tuple[str, list[tuple[int, bytes]]]]) -> None:
+def _simple_tags(payload: bytes, path: str, out: list[tuple[str, list[tuple[int, bytes]]]], depth: int = 0) -> None:
+    if depth > _MAX_DEPTH:
+        raise CorruptContainer(f"SimpleTags nest deeper than {_MAX_DEPTH} levels")
     for eid, p in _children(payload):
         if eid == SIMPLE_TAG:
             kids = _children(p)
             out.append((path, kids))
-            _simple_tags(b"".join(_el(i, q) for i, q in kids if i == SIMPLE_TAG), path + "/SimpleTag", out)
+            _simple_tags(b"".join(_el(i, q) for i, q in kids if i == SIMPLE_TAG), path + "/SimpleTag", out, depth + 1)
 
 
 def _tag_name(kids: list[tuple[int, bytes]]) -> str | None:
@@ -285,6 +234,13 @@ def _is_global(targets: list[tuple[int, bytes]]) -> bool:
 
 
 def read_mkv_labels(path: str | os.PathLike[str]) -> list[MkvLabel]:
+    try:
+        return _read_mkv_labels(path)
+    except ContainerError as exc:
+        raise CorruptContainer(str(exc)) from exc
+
+
+def _read_mkv_labels(path: str | os.PathLike[str]) -> list[MkvLabel]:
     labels: list[MkvLabel] = []
     with open(path, "rb") as f:
         lay = _layout(f)
@@ -323,15 +279,17 @@ def read_mkv_labels(path: str | os.PathLike[str]) -> list[MkvLabel]:
 # writing
 
 
-def _strip_simple(kids: list[tuple[int, bytes]]) -> list[tuple[int, bytes]] | None:
+def _strip_simple(kids: list[tuple[int, bytes]], depth: int = 0) -> list[tuple[int, bytes]] | None:
     """A SimpleTag's children with AIGC sub-tags removed; None when the SimpleTag itself is AIGC."""
+    if depth > _MAX_DEPTH:
+        raise CorruptContainer(f"SimpleTags nest deeper than {_MAX_DEPTH} levels")
     name = _tag_name(kids)
     if name is not None and name.strip().lower() == _KEY.lower():
         return None
     out = []
     for i, p in kids:
         if i == SIMPLE_TAG:
-            sub = _strip_simple(_children(p))
+            sub = _strip_simple(_children(p), depth + 1)
             if sub is None:
                 continue
             p = b"".join(_el(a, b) for a, b in sub)
@@ -437,11 +395,13 @@ def _seekhead_size(payload: bytes, add_tags: bool) -> int:
 
 
 def _rewrite_cues(payload: bytes, mapper: _Mapper) -> bytes:
-    def walk(buf: bytes) -> list[tuple[int, bytes]]:
+    def walk(buf: bytes, depth: int = 0) -> list[tuple[int, bytes]]:
+        if depth > _MAX_DEPTH:
+            raise CorruptContainer(f"Cues nest deeper than {_MAX_DEPTH} levels")
         out = []
         for i, p in _children(buf):
             if i in _CUE_MASTERS:
-                p = b"".join(_el(a, b) for a, b in walk(p))
+                p = b"".join(_el(a, b) for a, b in walk(p, depth + 1))
             elif i in _CUE_POSITIONS:
                 old = int.from_bytes(p, "big")
                 new = mapper.map(old)
@@ -460,6 +420,13 @@ def _cues_size(payload: bytes) -> int:
 
 def write_mkv_label(src: str | os.PathLike[str], dst: BinaryIO, value: bytes | None) -> None:
     """Copy ``src`` to ``dst`` with every AIGC SimpleTag removed and, unless None, one written."""
+    try:
+        _write_mkv_label(src, dst, value)
+    except ContainerError as exc:
+        raise CorruptContainer(str(exc)) from exc
+
+
+def _write_mkv_label(src: str | os.PathLike[str], dst: BinaryIO, value: bytes | None) -> None:
     with open(src, "rb") as f:
         lay = _layout(f)
         elems = lay.elements
@@ -587,7 +554,7 @@ def _copy_cluster(f: BinaryIO, dst: BinaryIO, e: _Elem, mapper: _Mapper, data_st
         try:
             eid, il = _read_id(head, pos)
             size, sl = _read_size(head, pos + il)
-        except CorruptContainer:
+        except ContainerError:
             break
         if size == _UNKNOWN or pos + il + sl + size > limit:
             break
