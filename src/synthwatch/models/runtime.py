@@ -2,11 +2,23 @@
 
 :func:`session_from_store` reads the model file once, checks its sha256 on those very bytes and
 hands the bytes to ONNX Runtime, so the file cannot change between the check and the load.
+
+ONNX Runtime is imported only through :func:`import_onnxruntime`, which turns its telemetry off
+first. Recent wheels ship Microsoft's 1DS telemetry client: on import it writes a ``.ses`` session
+file into the temporary folder and an SQLite event store under
+``~/.cache/Microsoft/DeveloperTools/.onnxruntime``, and it can upload events over HTTPS. The
+environment variable ``ORT_DISABLE_TELEMETRY=1`` stops all of it, but ONNX Runtime reads it once,
+when it is imported, so it must be set before the first import (setting it later, or calling
+``onnxruntime.disable_telemetry_events()``, does not remove those files). Every module that uses
+ONNX Runtime imports it through this function.
 """
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
+from types import ModuleType
 
 from ..errors import ModelLoadError
 from .store import ModelStore
@@ -22,7 +34,7 @@ def create_session(path: Path | bytes, *, threads: int = 0, spin: bool = False):
     image under contention, about 8% faster when idle; outputs are bit-identical). The graph
     optimisation level stays at ONNX Runtime's default (all): lower levels change the INT8 CLIP
     embeddings."""
-    import onnxruntime as ort
+    ort = import_onnxruntime()
 
     opts = ort.SessionOptions()
     if threads:
@@ -51,3 +63,24 @@ def session_from_store(store: ModelStore, name: str, *, file: str | None = None,
         return create_session(data, threads=threads)
     except ModelLoadError as exc:
         raise ModelLoadError(f"model {name!r}: {exc}") from exc
+
+
+#: the variable ONNX Runtime reads when it is imported to switch its telemetry off
+TELEMETRY_ENV = "ORT_DISABLE_TELEMETRY"
+
+
+def import_onnxruntime() -> ModuleType:
+    """``onnxruntime``, imported with its telemetry off (see the module docstring).
+
+    The variable stays set, so every process synthwatch starts inherits it. When something else
+    imported ONNX Runtime before synthwatch could, telemetry events are still disabled for the
+    rest of the process (the files its import wrote cannot be taken back)."""
+    os.environ[TELEMETRY_ENV] = "1"
+    already = "onnxruntime" in sys.modules
+    import onnxruntime as ort
+
+    if already:
+        disable = getattr(ort, "disable_telemetry_events", None)
+        if disable is not None:
+            disable()
+    return ort
