@@ -51,7 +51,8 @@ class Settings(BaseSettings):
     home: Path = Field(default_factory=lambda: Path(platformdirs.user_data_dir("synthwatch")))
     limits: Limits = Field(default_factory=Limits)
     sampling: Sampling = Field(default_factory=Sampling)
-    #: ONNX Runtime intra-op threads per session (0 = let ONNX Runtime decide)
+    #: cap on ONNX Runtime intra-op threads per session (0 = each model's own choice, which for most is
+    #: "one per core"); applied by Scanner / Toolkit through synthwatch.models.runtime.set_thread_cap
     threads: int = Field(default=0, ge=0)
     #: detectors used when the caller names none; None = every registered detector marked default
     detectors: list[str] | None = None

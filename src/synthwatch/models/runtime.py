@@ -23,7 +23,31 @@ from types import ModuleType
 from ..errors import ModelLoadError
 from .store import ModelStore
 
-__all__ = ["create_session", "session_from_store"]
+__all__ = ["create_session", "session_from_store", "set_thread_cap", "thread_cap"]
+
+#: process-wide cap on intra-op threads per session (0: none); see :func:`set_thread_cap`
+_THREAD_CAP = 0
+
+
+def set_thread_cap(threads: int) -> None:
+    """Cap the intra-op threads of every session created from now on in this process
+    (``Settings.threads``; 0 lifts the cap). A model that asks for fewer keeps its own count; one that
+    asks for "as many as there are cores" (0) gets the cap. Service workers set it so that N worker
+    processes do not each start a thread per core."""
+    global _THREAD_CAP
+    if threads < 0:
+        raise ValueError("threads must be >= 0")
+    _THREAD_CAP = int(threads)
+
+
+def thread_cap() -> int:
+    return _THREAD_CAP
+
+
+def _threads(requested: int) -> int:
+    if _THREAD_CAP <= 0:
+        return requested
+    return _THREAD_CAP if requested <= 0 else min(requested, _THREAD_CAP)
 
 
 def create_session(path: Path | bytes, *, threads: int = 0, spin: bool = False):  # type: ignore[no-untyped-def]
@@ -37,6 +61,7 @@ def create_session(path: Path | bytes, *, threads: int = 0, spin: bool = False):
     ort = import_onnxruntime()
 
     opts = ort.SessionOptions()
+    threads = _threads(threads)
     if threads:
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1

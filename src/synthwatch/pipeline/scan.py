@@ -49,6 +49,10 @@ class Scanner:
                  registry: Registry | None = None) -> None:
         self.settings = settings or get_settings()
         self.store = store or ModelStore(self.settings.model_dir)
+        if self.settings.threads:
+            from ..models.runtime import set_thread_cap
+
+            set_thread_cap(self.settings.threads)
         # raises UnknownDetector early
         self.toolkit = Toolkit(detectors, store=self.store, registry=registry, face_detector=face_detector,
                                default_names=self.settings.detectors)
