@@ -55,6 +55,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from ..errors import ConfigError
+from ..media.sniff import AUDIO_SUFFIXES, IMAGE_SUFFIXES, MEDIA_SUFFIXES, VIDEO_SUFFIXES
 
 __all__ = [
     "KINDS",
@@ -81,10 +82,8 @@ KINDS = ("folder", "files", "manifest", "asvspoof2019", "itw", "ffpp", "celebdf"
 _KIND_ALIASES = {"csv": "manifest", "jsonl": "manifest", "in-the-wild": "itw", "asvspoof": "asvspoof2019",
                  "faceforensics": "ffpp", "ff++": "ffpp", "celeb-df": "celebdf"}
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"})
-AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aac"})
-VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v"})
-MEDIA_SUFFIXES = IMAGE_SUFFIXES | AUDIO_SUFFIXES | VIDEO_SUFFIXES
+# IMAGE_SUFFIXES, AUDIO_SUFFIXES, VIDEO_SUFFIXES and MEDIA_SUFFIXES are the media layer's (the one
+# list of media suffixes; a hint for walking folders, the bytes decide)
 
 REAL_DIRS = ("real", "bonafide", "bona-fide", "bona_fide", "genuine", "original")
 FAKE_DIRS = ("fake", "spoof", "deepfake", "synthetic", "generated")

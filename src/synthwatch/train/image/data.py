@@ -25,6 +25,8 @@ import numpy as np
 
 from ..._hashing import sha256_file
 from ...errors import ConfigError
+from ...media.sniff import IMAGE_SUFFIXES as _MEDIA_IMAGE_SUFFIXES
+from ...media.sniff import SUFFIX_FORMATS as _SUFFIX_FORMATS
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -37,7 +39,8 @@ __all__ = [
     "load_sources",
 ]
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"})
+#: the media layer's image suffixes (the one list) without GIF: animated GIFs are not training pictures
+IMAGE_SUFFIXES = frozenset(s for s in _MEDIA_IMAGE_SUFFIXES if _SUFFIX_FORMATS[s] != "gif")
 #: difference hashes at most this many bits apart are treated as the same picture
 NEAR_DUP_BITS = 3
 LABELS = {"real": 0, "fake": 1}
