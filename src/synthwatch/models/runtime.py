@@ -23,7 +23,8 @@ from types import ModuleType
 from ..errors import ModelLoadError
 from .store import ModelStore
 
-__all__ = ["create_session", "session_from_store", "set_thread_cap", "thread_cap"]
+__all__ = ["create_session", "session_from_store", "set_thread_cap", "thread_cap", "import_onnxruntime",
+           "TELEMETRY_ENV"]
 
 #: process-wide cap on intra-op threads per session (0: none); see :func:`set_thread_cap`
 _THREAD_CAP = 0
