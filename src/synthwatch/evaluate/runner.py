@@ -70,7 +70,8 @@ from . import metrics as M
 from .data import Dataset, EvalItem
 from .perturb import CLEAN, Condition, reencode_h264, rng_for
 
-__all__ = ["EvalConfig", "ItemScore", "EvalRun", "run_eval", "load_asv_scores", "RESULTS_SCHEMA", "Hook"]
+__all__ = ["EvalConfig", "ItemScore", "EvalRun", "run_eval", "score_files", "load_asv_scores", "RESULTS_SCHEMA",
+           "Hook"]
 
 log = logging.getLogger(__name__)
 
@@ -825,3 +826,28 @@ def run_eval(dataset: Dataset, cfg: EvalConfig, *, store: ModelStore, hook: Hook
         "files": {},
     }
     return EvalRun(results=results, scores=all_scores)
+
+
+def score_files(paths: list[str | Path], detectors: list[str], *, store: ModelStore,
+                registry: Registry | None = None, sampling: Sampling | None = None, limits: Limits | None = None,
+                face_detector: str = "centerface") -> list[dict[str, float | None]]:
+    """Each file's item score per detector, exactly as ``synthwatch scan`` computes it (decoding,
+    sampling, voice-activity gating and aggregation included); None where a detector did not apply
+    (no speech, no face) or the file could not be read. For calibrating a model the way the scanner
+    will run it (``python -m synthwatch.train.voice`` uses it)."""
+    cfg = EvalConfig(detectors=list(detectors), sampling=sampling or Sampling(), limits=limits or Limits(),
+                     face_detector=face_detector)
+    kit = Toolkit(detectors, store=store, registry=registry, face_detector=face_detector)
+    out: list[dict[str, float | None]] = []
+    with tempfile.TemporaryDirectory(prefix="synthwatch-score-") as tmp:
+        scorer = _Scorer(cfg, kit, Path(tmp))
+        for p in paths:
+            st = scorer.score_item(EvalItem(id=str(p), path=Path(p), label=0, group=str(p)), [CLEAN])
+            ev = st.evidence.get(CLEAN.name)
+            row: dict[str, float | None] = {}
+            for name in kit.names:
+                res = ev.result(name) if ev is not None else None
+                row[name] = float(res.score) if res is not None and res.score is not None \
+                    and res.status == DetectorStatus.OK else None
+            out.append(row)
+    return out

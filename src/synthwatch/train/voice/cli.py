@@ -64,7 +64,10 @@ def _train(args: argparse.Namespace) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     onnx = export_onnx(res["model"], onnx_path(args.out))
     fit_s = time.time() - t1
-    cal = calibrate(onnx, args.cache, args.data)
+    from ...config import get_settings
+    from ...models.store import ModelStore
+
+    cal = calibrate(onnx, args.cache, args.data, ModelStore(get_settings().model_dir))
     report = dict(res["report"], generation_seconds=round(gen_s, 1), fit_seconds=round(fit_s, 1),
                   wall_seconds=round(time.time() - t0, 1), cpus=os.cpu_count())
     state = {"train_report": report, "calibration": {k: v for k, v in cal.items() if k != "scores"}}

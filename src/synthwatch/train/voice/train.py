@@ -9,6 +9,9 @@ Protocol (see :mod:`.data` for the splits):
 * calibrate the threshold (equal error rate) on validation data only: the ``val`` split plus the
   demo sets the data README reserves for validation (hifi-gan, vits, freevc, tortoise-tts fakes;
   their real halves). Never on speech-dev/espnet-tts-sample, the test split or the held-out family.
+  The validation items are scored exactly as ``synthwatch scan`` will score them (decoded by the
+  media layer, 4 s windows, voice-activity gating, top-quarter mean: :func:`core_scores`); an item
+  in which the scanner finds no speech has no score and takes no part.
 
 Sampling: every epoch draws ``samples_per_epoch`` 4 s crops with replacement; each (domain, class)
 cell has a fixed share so that neither corpus nor speaker predicts the class: reals 50 % (LibriSpeech
@@ -207,14 +210,39 @@ def validation_items(cache: Path, data_root: Path, exclude_sha: set[str]) -> lis
     return items
 
 
-def calibrate(onnx_bytes: bytes, cache: Path, data_root: Path) -> dict[str, Any]:
-    """EER threshold on the validation pool; per-set EER / AUC at that pool."""
+def core_scores(onnx_bytes: bytes, paths: list[Path], store: Any) -> list[float | None]:
+    """The item score of each file under the candidate network ``onnx_bytes``, computed by the
+    analysis core exactly as a scan computes sw-voice's (None: no speech found)."""
+    from ...detectors.audio.sw_voice import SwVoice
+    from ...detectors.base import DetectorInfo
+    from ...detectors.registry import Registry
+    from ...evaluate.runner import score_files
+    from ...models.runtime import create_session
+
+    class Candidate(SwVoice):
+        info = DetectorInfo(**{**SwVoice.info.__dict__, "name": "sw-voice-candidate", "model": None,
+                               "default": False})
+
+        def _load(self, store: Any) -> None:
+            self._session = create_session(onnx_bytes, threads=self._threads)
+
+    registry = Registry(entry_points=False)
+    registry.register("sw-voice-candidate", Candidate)
+    rows = score_files([str(p) for p in paths], ["sw-voice-candidate"], store=store, registry=registry)
+    return [r["sw-voice-candidate"] for r in rows]
+
+
+def calibrate(onnx_bytes: bytes, cache: Path, data_root: Path, store: Any) -> dict[str, Any]:
+    """EER threshold on the validation pool, every item scored as the scanner scores it
+    (:func:`core_scores`); per-set EER / AUC at that pool."""
     from ...evaluate.metrics import fit_threshold
 
     train_sha = {r["sha256"] for r in read_manifest(cache / "manifest.jsonl") if r["split"] == "train"}
-    items = validation_items(cache, data_root, train_sha)
-    waves = [load_audio(Path(it["path"])) for it in items]
-    scores = score_onnx(onnx_bytes, waves)
+    listed = validation_items(cache, data_root, train_sha)
+    scored = core_scores(onnx_bytes, [Path(it["path"]) for it in listed], store)
+    items = [it for it, sc in zip(listed, scored, strict=True) if sc is not None]
+    no_speech = len(listed) - len(items)
+    scores = np.array([sc for sc in scored if sc is not None], dtype=np.float64)
     y = np.array([it["label"] == "fake" for it in items], dtype=np.int64)
     sets = sorted({it["set"] for it in items})
     # every set gets the same total weight per class in the threshold fit: duplicate-free,
@@ -235,7 +263,8 @@ def calibrate(onnx_bytes: bytes, cache: Path, data_root: Path) -> dict[str, Any]
     for f in sorted({it["family"] for it in items if it["set"] == "sw-voice-val" and it["family"]}):
         m = np.array([it["set"] == "sw-voice-val" and (it["label"] == "real" or it["family"] == f) for it in items])
         fam[f] = {"eer": round(_eer(y[m], scores[m]), 4), "auc": round(float(roc_auc(y[m], scores[m])), 4)}
-    return {"threshold": float(fitted.threshold), "method": "eer", "pool_eer": round(_eer(y, scores), 4),
+    return {"threshold": float(fitted.threshold), "method": "eer", "scored_as": "synthwatch scan (analysis core)",
+            "n_no_speech": no_speech, "pool_eer": round(_eer(y, scores), 4),
             "pool_auc": round(float(roc_auc(y, scores)), 4), "n_real": int((y == 0).sum()),
             "n_fake": int((y == 1).sum()), "per_set": per_set, "val_split_by_family": fam,
             "scores": [{"set": it["set"], "label": it["label"], "family": it["family"],
