@@ -28,7 +28,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..errors import ConfigError, SynthwatchError
-from ..provenance import inspect, load_rules
+from ..provenance import c2pa_graph, inspect, load_rules
 from ..provenance.c2pa_manifest import C2paSigner
 from ..provenance.diff import diff_labels
 from ..provenance.security_data import load_sm2_key
@@ -78,9 +78,7 @@ def _signal_rows(r: dict[str, Any]) -> list[tuple[str, str]]:
         rows.append(("XMP CreatorTool", tool))
     for t in r["generator_traces"]:
         rows.append(("generator trace", f"{t['source']}: {t['value'][:120]}"))
-    rows.append(("C2PA", "present" if r["c2pa"]["present"] else "none"))
-    if r["c2pa"].get("state"):
-        rows.append(("C2PA state", str(r["c2pa"]["state"])))
+    rows += c2pa_graph.summary_rows(r["c2pa"])
     wm = r["watermarks"]
     for hit in wm.get("checked") or []:
         measure = (f"score {hit['score']}" if "score" in hit else f"bit accuracy {hit.get('bit_accuracy')}")
