@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 from rich.console import Console
 
+from synthwatch.media.source import display_name, name_from_display
 from synthwatch.render.tables import error_line
 from synthwatch.render.text import cell, json_bytes, printable, write_json, write_jsonl
 
@@ -114,7 +115,9 @@ def test_scan_json_reports_every_hostile_file_verbatim(hostile: list[Path], tmp_
     res = _cli("scan", str(folder), "--json", "--detectors", "sw-voice", home=tmp_path)
     assert res.returncode == 0, res.stderr.decode("utf-8", "replace")
     docs = json.loads(res.stdout.decode("utf-8"))  # valid UTF-8 and valid JSON
-    assert sorted(d["source"] for d in docs) == sorted(str(p) for p in hostile)
+    # names that are not valid UTF-8 are shown with the media layer's documented, lossless escape
+    assert sorted(d["source"] for d in docs) == sorted(display_name(str(p)) for p in hostile)
+    assert sorted(name_from_display(d["source"]) for d in docs) == sorted(str(p) for p in hostile)
     by_name = {Path(d["source"]).name: d for d in docs}
     assert by_name["meta.png"]["provenance"]["generator_traces"][0]["value"].startswith("[/] [link=")
 
@@ -125,7 +128,7 @@ def test_scan_jsonl_and_table_survive_hostile_names(hostile: list[Path], tmp_pat
     assert res.returncode == 0
     lines = res.stdout.decode("utf-8").splitlines()
     assert len(lines) == len(hostile)
-    assert {json.loads(x)["source"] for x in lines} == {str(p) for p in hostile}
+    assert {json.loads(x)["source"] for x in lines} == {display_name(str(p)) for p in hostile}
     table = _cli("scan", str(folder), "--detectors", "sw-voice", home=tmp_path)
     assert table.returncode == 0
     shown = table.stdout.decode("utf-8")
