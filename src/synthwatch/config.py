@@ -20,6 +20,9 @@ class Limits(BaseModel):
     max_pixels: int = Field(default=80_000_000, gt=0, description="pixels per image or video frame")
     max_frames: int = Field(default=20_000, gt=0, description="most frames sampled from one video")
     decode_timeout_s: float = Field(default=600.0, gt=0, description="wall-clock limit for one file's decode")
+    scan_timeout_s: float | None = Field(default=None, gt=0, description="wall-clock limit for the whole scan of "
+                                         "one file: decoding, analysis and provenance (None: only the per-step "
+                                         "limits); every subprocess the scan starts gets at most what is left")
     probe_timeout_s: float = Field(default=30.0, gt=0, description="wall-clock limit for probing one file")
     decode_memory_mb: int = Field(default=2048, gt=64, description="address-space cap of the decoder process")
     transcode_timeout_s: float = Field(default=3600.0, gt=0, description="wall-clock limit for re-encoding one "

@@ -9,6 +9,7 @@
     │   ├── CorruptMedia            truncated, malformed, undecodable
     │   ├── MediaTooLarge           over a configured limit (bytes, duration, pixels, frames)
     │   ├── DecodeTimeout           the sandboxed decoder ran past its wall-clock limit
+    │   │   └── ScanTimeout         the whole scan of one item ran past its time limit
     │   └── DecodeResourceError     the sandboxed decoder hit its memory cap or died
     ├── ModelError                  anything wrong with a model
     │   ├── ModelNotInstalled       not in the store; the message says how to get it
@@ -34,6 +35,7 @@ __all__ = [
     "CorruptMedia",
     "MediaTooLarge",
     "DecodeTimeout",
+    "ScanTimeout",
     "DecodeResourceError",
     "ModelError",
     "ModelNotInstalled",
@@ -83,6 +85,13 @@ class MediaTooLarge(MediaError):
 
 class DecodeTimeout(MediaError):
     code = "decode_timeout"
+
+
+class ScanTimeout(DecodeTimeout):
+    """The whole scan of one item (decoding, analysis and provenance) ran past its time limit
+    (``Limits.scan_timeout_s``, the CLI's ``--timeout``, a service request's limit)."""
+
+    code = "scan_timeout"
 
 
 class DecodeResourceError(MediaError):

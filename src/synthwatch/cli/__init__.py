@@ -103,7 +103,8 @@ def scan(
     max_duration: Annotated[float | None, typer.Option(help="Longest audio/video in seconds.")] = None,
     max_pixels: Annotated[int | None, typer.Option(help="Most pixels per image or frame.")] = None,
     max_frames: Annotated[int | None, typer.Option(help="Most frames sampled from one video.")] = None,
-    timeout: Annotated[float | None, typer.Option(help="Wall-clock decode limit per file, seconds.")] = None,
+    timeout: Annotated[float | None, typer.Option(help="Wall-clock limit for the whole scan of each file "
+                                                  "(decoding, analysis, provenance), seconds.")] = None,
     face_detector: Annotated[str, typer.Option(help="centerface (default) or yunet.")] = "centerface",
     timeline: Annotated[Path | None, typer.Option(help="Write a PNG of per-segment scores (and face boxes).")] = None,
     declared_ai: Annotated[bool, typer.Option("--declared-ai", help="The uploader declared these items AI-generated.")] = False,
@@ -120,7 +121,7 @@ def scan(
         settings = get_settings(**({"home": home} if home else {}))
         lim = settings.limits.model_copy(update={k: v for k, v in {
             "max_bytes": max_bytes, "max_duration_s": max_duration, "max_pixels": max_pixels,
-            "max_frames": max_frames, "decode_timeout_s": timeout}.items() if v is not None})
+            "max_frames": max_frames, "scan_timeout_s": timeout}.items() if v is not None})
         samp = settings.sampling.model_copy(update={"keyframes_only": keyframes_only, **({"fps": fps} if fps else {}),
                                                     **({"frame_token_merging": 0} if exact_frames else {})})
         settings = settings.model_copy(update={"limits": type(lim).model_validate(lim.model_dump()),

@@ -42,7 +42,7 @@ import numpy as np
 
 from ..detectors.base import Detector, DetectorInfo
 from ..detectors.registry import Registry, default_registry
-from ..errors import DetectorError, ModelError, ModelNotInstalled
+from ..errors import DetectorError, ModelError, ModelNotInstalled, ScanTimeout
 from ..media.items import AudioWindow
 from ..models.store import ModelStore
 from ..types import DetectorResult, DetectorStatus, FaceBox, FaceTrack, Segment, Verdict
@@ -149,11 +149,14 @@ class Toolkit:
         """The loaded detectors of ``modality``."""
         return [s for s in self.slots if s.detector is not None and s.modality == modality]
 
-    def analysis(self, *, hook: Hook | None = None, token_merging: int = 0, strict: bool = True) -> Analysis:
+    def analysis(self, *, hook: Hook | None = None, token_merging: int = 0, strict: bool = True,
+                 deadline: float | None = None) -> Analysis:
         """The state for analysing one item. ``token_merging``: how image detectors that can trade
         exactness for speed score *video frames* (see ``Sampling.frame_token_merging``); ``strict``:
-        a detector error ends the analysis (else that detector is reported failed)."""
-        return Analysis(self, hook or no_hook, token_merging, strict)
+        a detector error ends the analysis (else that detector is reported failed); ``deadline`` (a
+        :func:`time.monotonic` value): past it, the next batch raises
+        :class:`~synthwatch.errors.ScanTimeout`."""
+        return Analysis(self, hook or no_hook, token_merging, strict, deadline)
 
     def audio_scorer(self, *, vad: bool = True) -> AudioScorer:
         """Per-window voice scoring for a live stream (the same gating and detectors as files)."""
@@ -270,11 +273,13 @@ class Analysis:
     """The evidence of one item, fed with decoded media (see the module doc). Pictures and audio
     may be fed from two threads at once (a video's frames and its soundtrack)."""
 
-    def __init__(self, kit: Toolkit, hook: Hook, token_merging: int = 0, strict: bool = True) -> None:
+    def __init__(self, kit: Toolkit, hook: Hook, token_merging: int = 0, strict: bool = True,
+                 deadline: float | None = None) -> None:
         self.kit = kit
         self.hook = hook
         self.token_merging = token_merging
         self.strict = strict
+        self.deadline = deadline
         self.slots = kit.slots
         self.timing = _Timing()
         self._lock = threading.Lock()
@@ -309,6 +314,10 @@ class Analysis:
             raise exc
         with self._lock:
             self.errors.setdefault(slot.name, str(exc))
+
+    def _in_time(self, what: str) -> None:
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            raise ScanTimeout(f"the scan ran past its time limit while {what}")
 
     def _live(self, modality: str) -> list[Slot]:
         return [s for s in self.kit.ready(modality) if s.name not in self.errors]
@@ -369,6 +378,7 @@ class Analysis:
     def _frames_batch(self, batch: list[tuple[float, np.ndarray]], *, period_s: float, end_s: float | None,
                       thumbs: bool | int, first_index: int, exact: bool, track: bool,
                       find_faces: bool = True) -> None:
+        self._in_time("analysing pictures")
         spans = [(t, t if period_s <= 0 else min(t + period_s, end_s) if end_s else t + period_s) for t, _ in batch]
         for slot in self._live("image"):
             det = slot.detector
@@ -450,6 +460,7 @@ class Analysis:
         pending: list[AudioWindow] = []
 
         def flush() -> None:
+            self._in_time("analysing audio")
             for ws in scorer.score(pending):
                 if ws.speech:
                     self.n_speech_windows += 1

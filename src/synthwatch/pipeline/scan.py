@@ -21,8 +21,9 @@ import numpy as np
 
 from .. import __version__
 from ..config import Limits, Sampling, Settings, get_settings
+from ..context import ScanContext
 from ..detectors.registry import Registry
-from ..errors import SynthwatchError
+from ..errors import DecodeTimeout, ScanTimeout, SynthwatchError
 from ..models.store import ModelStore
 from ..types import MediaInfo, MediaKind, Report, ReportError, Verdict, VerdictLabel
 from .analyse import IMAGE_BATCH, Analysis, Hook, Toolkit, no_hook
@@ -80,8 +81,8 @@ class Scanner:
         from ..media import open_source, probe
 
         hook = hook or no_hook
-        limits = limits or self.settings.limits
-        sampling = sampling or self.settings.sampling
+        ctx = ScanContext.start(self.settings, limits=limits, sampling=sampling)
+        limits, sampling = ctx.limits, ctx.sampling
         t0 = time.perf_counter()
         timings: dict[str, float] = {}
         display = name or (str(source) if isinstance(source, str | Path) else "<bytes>")
@@ -90,16 +91,17 @@ class Scanner:
             with open_source(source, limits=limits, name=name) as src:
                 display = src.name
                 hook("probe", {"source": display})
-                info = probe(src.path, limits)
+                info = probe(src.path, limits, deadline=ctx.deadline)
                 timings["probe"] = time.perf_counter() - t0
                 t1 = time.perf_counter()
-                analysis = self.toolkit.analysis(hook=hook, token_merging=sampling.frame_token_merging)
+                analysis = self.toolkit.analysis(hook=hook, token_merging=sampling.frame_token_merging,
+                                                 deadline=ctx.deadline)
                 if info.kind == MediaKind.IMAGE:
-                    self._scan_image(src.path, limits, analysis)
+                    self._scan_image(src.path, ctx, analysis)
                 elif info.kind == MediaKind.AUDIO:
-                    self._scan_audio(src.path, info, limits, sampling, analysis)
+                    self._scan_audio(src.path, info, ctx, analysis)
                 else:
-                    self._scan_video(src.path, info, limits, sampling, analysis)
+                    self._scan_video(src.path, info, ctx, analysis)
                 evidence = analysis.finish()
                 timings["analyse"] = time.perf_counter() - t1
                 report = Report(source=display, media=info, verdict=evidence.verdict, detectors=evidence.detectors,
@@ -107,9 +109,14 @@ class Scanner:
                                 created_at=_now(), synthwatch_version=__version__)
                 t2 = time.perf_counter()
                 hook("provenance", {"source": display})
-                report = _with(report, provenance=self._provenance(src.path, report, declared_ai))
+                ctx.check("reading provenance")
+                report = _with(report, provenance=self._provenance(src.path, report, declared_ai, ctx))
                 timings["provenance"] = time.perf_counter() - t2
         except SynthwatchError as exc:
+            if isinstance(exc, DecodeTimeout) and not isinstance(exc, ScanTimeout) and ctx.expired():
+                exc = ScanTimeout(ctx.timeout_message("decoding"))  # a decoder stopped at the scan's deadline
+            elif isinstance(exc, ScanTimeout) and ctx.limits.scan_timeout_s:
+                exc = ScanTimeout(ctx.timeout_message(str(exc).rsplit(" while ", 1)[-1]))
             timings["total"] = time.perf_counter() - t0
             hook("done", {"source": display, "error": exc.code})
             return Report(source=display, media=info,
@@ -120,7 +127,7 @@ class Scanner:
         hook("done", {"source": display, "verdict": str(report.verdict.label)})
         return _with(report, timings_s=timings)
 
-    def _provenance(self, path: Path, report: Report, declared_ai: bool) -> dict[str, Any]:
+    def _provenance(self, path: Path, report: Report, declared_ai: bool, ctx: ScanContext) -> dict[str, Any]:
         """Labels, C2PA, IPTC, generator traces and watermarks, and the upload labelling decision."""
         from ..provenance import inspect
 
@@ -131,20 +138,18 @@ class Scanner:
             return {"error": {"code": getattr(exc, "code", "os_error"), "message": str(exc)}}
 
     # ---- routing by kind: decode, then hand the decoded media to the analysis core
-    def _scan_image(self, path: Path, limits: Limits, analysis: Analysis) -> None:
+    def _scan_image(self, path: Path, ctx: ScanContext, analysis: Analysis) -> None:
         from ..media import load_image
 
-        analysis.add_picture(load_image(path, limits))
+        analysis.add_picture(load_image(path, ctx.limits, deadline=ctx.deadline))
         analysis.mark_not_applicable("audio", "an image has no audio")
 
-    def _scan_audio(self, path: Path, info: MediaInfo, limits: Limits, sampling: Sampling,
-                    analysis: Analysis) -> None:
-        self._audio_track(path, info, limits, sampling, analysis)
+    def _scan_audio(self, path: Path, info: MediaInfo, ctx: ScanContext, analysis: Analysis) -> None:
+        self._audio_track(path, info, ctx, analysis)
         analysis.mark_not_applicable("image", "audio has no pictures")
         analysis.mark_not_applicable("face", "audio has no pictures")
 
-    def _scan_video(self, path: Path, info: MediaInfo, limits: Limits, sampling: Sampling,
-                    analysis: Analysis) -> None:
+    def _scan_video(self, path: Path, info: MediaInfo, ctx: ScanContext, analysis: Analysis) -> None:
         kit = self.toolkit
         visual = bool(kit.ready("image") or kit.ready("face"))
         voice = bool(kit.ready("audio"))
@@ -152,10 +157,9 @@ class Scanner:
         # own decoder process and the two sets of models leave each other idle cores
         audio_job: _Background | None = None
         if info.has_audio and voice and info.has_video and visual:
-            audio_job = _Background(lambda stop: self._audio_track(path, info, limits, sampling, analysis,
-                                                                   stop=stop))
+            audio_job = _Background(lambda stop: self._audio_track(path, info, ctx, analysis, stop=stop))
         try:
-            self._video_frames(path, info, limits, sampling, analysis, visual)
+            self._video_frames(path, info, ctx, analysis, visual)
         except BaseException:
             if audio_job is not None:
                 audio_job.cancel()
@@ -163,32 +167,35 @@ class Scanner:
         if audio_job is not None:
             audio_job.join()  # re-raises what the audio thread raised
         elif info.has_audio:
-            self._audio_track(path, info, limits, sampling, analysis)
+            self._audio_track(path, info, ctx, analysis)
         else:
             analysis.mark_not_applicable("audio", "no audio track")
 
-    def _video_frames(self, path: Path, info: MediaInfo, limits: Limits, sampling: Sampling, analysis: Analysis,
+    def _video_frames(self, path: Path, info: MediaInfo, ctx: ScanContext, analysis: Analysis,
                       visual: bool) -> None:
         from ..media import iter_frames
 
+        sampling = ctx.sampling
         if info.has_video and visual:
             frame_bytes = max(1, (info.width or 1920) * (info.height or 1080) * 3)
             depth = max(2, min(IMAGE_BATCH + 2, PREFETCH_BYTES // frame_bytes))
-            frames = iter_frames(path, limits, fps=sampling.fps, keyframes_only=sampling.keyframes_only)
+            frames = iter_frames(path, ctx.limits, fps=sampling.fps, keyframes_only=sampling.keyframes_only,
+                                 deadline=ctx.deadline)
             analysis.add_frames(((f.t_s, f.image) for f in _prefetch(frames, depth)), period_s=1.0 / sampling.fps,
                                 end_s=info.duration_s, expected=_expected_frames(info, sampling))
         elif not info.has_video:
             analysis.mark_not_applicable("image", "no video stream")
             analysis.mark_not_applicable("face", "no video stream")
 
-    def _audio_track(self, path: Path, info: MediaInfo, limits: Limits, sampling: Sampling, analysis: Analysis,
+    def _audio_track(self, path: Path, info: MediaInfo, ctx: ScanContext, analysis: Analysis,
                      stop: threading.Event | None = None) -> None:
         from ..media import iter_audio
 
         if not self.toolkit.ready("audio"):
             return
-        windows = iter_audio(path, limits, sample_rate=sampling.audio_sample_rate, window_s=sampling.audio_window_s,
-                             hop_s=sampling.audio_hop_s)
+        sampling = ctx.sampling
+        windows = iter_audio(path, ctx.limits, sample_rate=sampling.audio_sample_rate,
+                             window_s=sampling.audio_window_s, hop_s=sampling.audio_hop_s, deadline=ctx.deadline)
         expected = int(np.ceil((info.duration_s or 0) / sampling.audio_hop_s)) or None
         try:
             analysis.add_audio(windows, expected=expected, stop=stop)
