@@ -58,8 +58,12 @@ class Registry:
         """Add ``detector`` (a class or ``"module:Class"``) under ``name``; ``replace`` to override one."""
         if not name or not isinstance(name, str):
             raise ConfigError("a detector needs a name")
-        if isinstance(detector, type) and not issubclass(detector, Detector):
-            raise UnknownDetector(f"{detector!r} is not a synthwatch Detector")
+        if isinstance(detector, type):
+            if not issubclass(detector, Detector):
+                raise UnknownDetector(f"{detector!r} is not a synthwatch Detector")
+            if detector.info.name != name:
+                raise ConfigError(f"cannot register {detector.__name__} as {name!r}: it calls itself "
+                                  f"{detector.info.name!r}")
         with self._lock:
             if name in self._refs and not replace:
                 raise ConfigError(f"a detector named {name!r} is already registered")

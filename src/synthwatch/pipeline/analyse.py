@@ -233,7 +233,9 @@ class WindowScore:
 
 class AudioScorer:
     """Voice-activity gating and voice detectors on batches of windows (thread-safe per instance
-    only when each thread has its own scorer)."""
+    only when each thread has its own scorer). A window without audible sound (``AudioWindow.silent``,
+    from the peak the decoder measured) is not speech and costs nothing: a long file of digital
+    silence is cheap to scan whatever duration it claims."""
 
     def __init__(self, kit: Toolkit, *, vad: bool = True) -> None:
         self.kit = kit
@@ -247,6 +249,9 @@ class AudioScorer:
         speech: list[tuple[AudioWindow, float | None]] = []
         silent: list[tuple[AudioWindow, float | None]] = []
         for w in windows:
+            if w.silent:  # no audible sound (the decoder measured its peak): no model needs to see it
+                silent.append((w, 0.0))
+                continue
             ratio = float(self.kit.vad.speech_ratio(w.samples)) if self.use_vad else None
             (speech if ratio is None or ratio >= SPEECH_RATIO_MIN else silent).append((w, ratio))
         per_det: dict[str, np.ndarray] = {}
