@@ -1058,8 +1058,11 @@ def serve(conn: Any, tasks: Mapping[str, tuple[Callable[..., Any], bool]] | None
             continue  # a late ack / stop for a stream that already ended
         _, name, kwargs, cap, window = msg[:5]
         setting = msg[5] if len(msg) > 5 and isinstance(msg[5], str) else "decode_memory_mb"
+        cwd = msg[6] if len(msg) > 6 and isinstance(msg[6], str) else None
         saved = None
         try:
+            if cwd is not None and cwd != os.getcwd():
+                os.chdir(cwd)  # relative paths name the caller's files
             if name not in table:
                 raise Fail("DecodeResourceError", f"the {process_name} has no task {name!r}")
             fn, streaming = table[name]

@@ -422,8 +422,13 @@ class Sandbox:
 
     def _run_msg(self, task: str, kwargs: dict[str, Any], memory_mb: int, window: int,
                  cap_setting: str | None) -> tuple[Any, ...]:
-        msg: tuple[Any, ...] = ("run", task, kwargs, int(memory_mb) * MB, window)
-        return msg + (cap_setting,) if cap_setting else msg
+        # the caller's working directory goes with every task: a pooled worker was started in
+        # another one, and a relative path must name the caller's file
+        try:
+            cwd: str | None = os.getcwd()
+        except OSError:  # the caller's directory was removed: relative paths cannot name anything
+            cwd = None
+        return ("run", task, kwargs, int(memory_mb) * MB, window, cap_setting or "decode_memory_mb", cwd)
 
     def _error(self, msg: tuple[Any, ...]) -> SynthwatchError:
         errors = self.errors() if callable(self.errors) else self.errors

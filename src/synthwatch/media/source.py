@@ -214,12 +214,13 @@ def _too_large(value: int, maximum: int) -> MediaTooLarge:
 
 
 def check_file(path: str | os.PathLike[str], limits: Limits) -> tuple[Path, int]:
-    """Resolve ``path`` to a regular file within ``limits.max_bytes``; return (path, size).
+    """Check that ``path`` is a regular file within ``limits.max_bytes``; return (absolute path, size).
 
     This is the first check every media entry point makes: the size limit applies before any
-    byte is parsed.
+    byte is parsed. The path is made absolute (not resolved: symlinks stay as given), so a worker
+    process reads the very file the caller named. Faults are classified by :func:`input_error`.
     """
-    p = Path(os.fspath(path))
+    p = Path(os.path.abspath(os.fspath(path)))
     try:
         st = p.stat()
     except OSError as exc:
