@@ -136,8 +136,10 @@ class SqlMedia:
         at = now()
         cur = self.get(conn, tenant_id, sha256)
         if cur is None:
-            conn.execute(t.media.insert().values(tenant_id=tenant_id, sha256=sha256, size=size, filename=filename[:300],
-                                                 created_at=at, expires_at=at + retention_s, legal_hold=False))
+            row = {"tenant_id": tenant_id, "sha256": sha256, "size": size, "filename": filename[:300], "created_at": at,
+                   "expires_at": at + retention_s, "legal_hold": False, "hold_reason": None, "purged_at": None}
+            conn.execute(t.media.insert(), row)
+            return _media(row)  # type: ignore[arg-type]
         else:
             conn.execute(t.media.update().where(t.media.c.tenant_id == tenant_id, t.media.c.sha256 == sha256)
                          .values(expires_at=max(cur.expires_at, at + retention_s), purged_at=None))
@@ -195,10 +197,11 @@ def _scan_values(values: dict[str, Any]) -> dict[str, Any]:
 
 class SqlScans:
     def insert(self, conn: Connection, values: dict[str, Any]) -> ScanRecord:
-        conn.execute(t.scans.insert().values(**_scan_values(values)))
-        rec = self.get(conn, None, values["id"])
-        assert rec is not None
-        return rec
+        row: dict[str, Any] = {c.name: None for c in t.scans.columns}
+        row.update(attempts=0, declared_ai=False, options="{}", filename="")
+        row.update(_scan_values(values))
+        conn.execute(t.scans.insert(), row)  # one compiled statement for every insert
+        return _scan(row)  # type: ignore[arg-type]
 
     def get(self, conn: Connection, tenant_id: str | None, scan_id: str) -> ScanRecord | None:
         q = sa.select(t.scans).where(t.scans.c.id == scan_id)
@@ -287,9 +290,9 @@ class SqlJobQueue:
                 priority: int = 0, delay_s: float = 0.0) -> str:
         job_id = new_id("job")
         at = now()
-        conn.execute(t.jobs.insert().values(id=job_id, kind=kind, ref=ref, tenant_id=tenant_id, status="queued",
-                                            priority=priority, attempts=0, max_attempts=max_attempts,
-                                            available_at=at + delay_s, created_at=at, history="[]"))
+        conn.execute(t.jobs.insert(), {"id": job_id, "kind": kind, "ref": ref, "tenant_id": tenant_id, "status": "queued",
+                                       "priority": priority, "attempts": 0, "max_attempts": max_attempts,
+                                       "available_at": at + delay_s, "created_at": at, "history": "[]"})
         return job_id
 
     def _ready(self, at: float, kinds: Sequence[str] | None) -> Any:
@@ -303,6 +306,9 @@ class SqlJobQueue:
 
     def lease(self, owner: str, lease_s: float, kinds: Sequence[str] | None = None) -> Job | None:
         at = now()
+        with self.db.read() as conn:  # idle workers poll: look before taking the write lock
+            if conn.execute(self._ready(at, kinds)).first() is None:
+                return None
         with self.db.write() as conn:
             q = self._ready(at, kinds)
             if conn.dialect.name == "postgresql":
@@ -369,8 +375,11 @@ class SqlJobQueue:
         """Jobs whose last allowed attempt lost its lease end ``failed``; returns them."""
         at = now()
         c = t.jobs.c
+        q = sa.select(t.jobs).where(c.status == "running", c.lease_expires_at < at, c.attempts >= c.max_attempts)
+        with self.db.read() as conn:
+            if conn.execute(q.limit(1)).first() is None:
+                return []
         with self.db.write() as conn:
-            q = sa.select(t.jobs).where(c.status == "running", c.lease_expires_at < at, c.attempts >= c.max_attempts)
             if conn.dialect.name == "postgresql":
                 q = q.with_for_update(skip_locked=True)
             rows = list(conn.execute(q).mappings())
@@ -423,10 +432,13 @@ class SqlWebhooks:
 
     def lease_due(self, at: float, lease_s: float, limit: int) -> list[Delivery]:
         c = t.webhook_deliveries.c
+        q = sa.select(t.webhook_deliveries).where(sa.or_(
+            sa.and_(c.status == "pending", c.next_attempt_at <= at),
+            sa.and_(c.status == "sending", c.lease_expires_at < at))).order_by(c.next_attempt_at).limit(limit)
+        with self.db.read() as conn:  # dispatchers poll: look before taking the write lock
+            if conn.execute(q.limit(1)).first() is None:
+                return []
         with self.db.write() as conn:
-            q = sa.select(t.webhook_deliveries).where(sa.or_(
-                sa.and_(c.status == "pending", c.next_attempt_at <= at),
-                sa.and_(c.status == "sending", c.lease_expires_at < at))).order_by(c.next_attempt_at).limit(limit)
             if conn.dialect.name == "postgresql":
                 q = q.with_for_update(skip_locked=True)
             rows = list(conn.execute(q).mappings())
@@ -490,10 +502,10 @@ class SqlWebhooks:
 class SqlEvents:
     def append(self, conn: Connection, event: Event) -> str:
         eid = new_id("evt")
-        conn.execute(t.events.insert().values(
-            id=eid, tenant_id=event.tenant_id, at=now(), actor=event.actor, role=event.role, action=event.action,
-            object_type=event.object_type, object_id=event.object_id, source_ip=event.source_ip,
-            details=json.dumps(event.details, sort_keys=True, ensure_ascii=False)))
+        conn.execute(t.events.insert(), {
+            "id": eid, "tenant_id": event.tenant_id, "at": now(), "actor": event.actor, "role": event.role,
+            "action": event.action, "object_type": event.object_type, "object_id": event.object_id,
+            "source_ip": event.source_ip, "details": json.dumps(event.details, sort_keys=True, ensure_ascii=False)})
         return eid
 
     def list(self, conn: Connection, tenant_id: str | None, object_id: str | None, limit: int) -> list[dict[str, Any]]:
