@@ -41,6 +41,7 @@ import atexit
 import contextlib
 import os
 import pickle
+import re
 import signal
 import socket
 import subprocess
@@ -215,13 +216,17 @@ class _Worker:
             self._stderr.close()
 
     def stderr_tail(self, n: int = 1500) -> str:
+        """The end of what the worker wrote on stderr (FFmpeg's log, a fault handler's traceback),
+        as plain text: control characters other than newline and tab, which a decoder may echo
+        from a hostile file, are shown as ``\\xNN`` so that no terminal or log acts on them."""
         try:
             self._stderr.seek(0, os.SEEK_END)
             size = self._stderr.tell()
             self._stderr.seek(max(0, size - n))
-            return self._stderr.read().decode("utf-8", "replace").strip()
+            text = self._stderr.read().decode("utf-8", "replace").strip()
         except (OSError, ValueError):
             return ""
+        return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
     def death_error(self, what: str = "died") -> DecodeResourceError:
         try:
@@ -317,6 +322,7 @@ class _Worker:
 
 
 _LIVE: weakref.WeakSet[_Worker] = weakref.WeakSet()
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _LIVE_LOCK = threading.Lock()
 
 

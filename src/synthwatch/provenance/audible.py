@@ -112,7 +112,7 @@ def _encoder_for(decoder: str) -> str:
 
 def add_audio_cue(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, placement: str = "prepend",
                   at_end: bool = False, label: AIGCLabel | None = None, unit: float = 0.1, freq: float = 1000.0,
-                  level_db: float = -6.0, gap: float = 0.25) -> AudioCueResult:
+                  level_db: float = -6.0, gap: float = 0.25, deadline: float | None = None) -> AudioCueResult:
     """Re-encode the audio file ``src`` to ``dst`` with the Morse "AI" cue at its start (and end).
 
     ``label`` is the implicit label written into ``dst`` (read back to confirm); without one the
@@ -134,7 +134,7 @@ def add_audio_cue(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, p
         raw = isolation.run("audio_cue", {"src": os.fspath(src), "tmp": tmp, "fmt": fmt, "placement": placement,
                                           "at_end": bool(at_end), "unit": float(unit), "freq": float(freq),
                                           "level_db": float(level_db), "gap": float(gap)},
-                            what=what, transcode=True)
+                            what=what, transcode=True, deadline=deadline)
         info = isolation.checked(raw, {"cue_len": int, "gap_len": int, "rate": int, "channels": int, "codec": str},
                                  what)
         if info["rate"] <= 0:

@@ -283,7 +283,8 @@ def _decode_task(path: str, max_seconds: float, max_values: int, mono: bool) -> 
         raise CorruptContainer(f"the audio could not be decoded: {exc}") from exc
 
 
-def _decode_audio(path: str | os.PathLike[str], max_seconds: float, *, mono: bool) -> tuple[np.ndarray, int]:
+def _decode_audio(path: str | os.PathLike[str], max_seconds: float, *, mono: bool,
+                  deadline: float | None = None) -> tuple[np.ndarray, int]:
     """The first ``max_seconds`` of ``path``'s first audio stream as float32 ((channels, n), or (n,) with
     ``mono``) at its own rate, decoded in the isolated provenance worker (:mod:`.isolation`, under
     ``decode_timeout_s`` / ``decode_memory_mb``): a hostile file cannot crash, hang or exhaust the caller."""
@@ -291,7 +292,7 @@ def _decode_audio(path: str | os.PathLike[str], max_seconds: float, *, mono: boo
 
     what = "decoding the audio to watermark"
     blocks = stream("perth_decode", {"path": os.fspath(path), "max_seconds": float(max_seconds),
-                                     "max_values": _MAX_EMBED_VALUES, "mono": mono}, what=what)
+                                     "max_values": _MAX_EMBED_VALUES, "mono": mono}, what=what, deadline=deadline)
     parts: list[np.ndarray] = []
     rate = channels = values = 0
     try:
@@ -317,12 +318,13 @@ def _decode_audio(path: str | os.PathLike[str], max_seconds: float, *, mono: boo
     return (x[0] if mono else x), rate
 
 
-def _first_seconds(path: str | os.PathLike[str], seconds: float) -> tuple[np.ndarray, int]:
+def _first_seconds(path: str | os.PathLike[str], seconds: float,
+                   deadline: float | None = None) -> tuple[np.ndarray, int]:
     """The first ``seconds`` of the (default) audio track as float32 mono at :data:`SAMPLE_RATE`,
     decoded in synthwatch's sandboxed decoder (a hostile upload cannot hang or crash the caller)."""
     from ..media import iter_audio
 
-    windows = iter_audio(path, sample_rate=SAMPLE_RATE, window_s=seconds, hop_s=seconds)
+    windows = iter_audio(path, sample_rate=SAMPLE_RATE, window_s=seconds, hop_s=seconds, deadline=deadline)
     try:
         first = next(iter(windows), None)
     finally:
@@ -332,14 +334,15 @@ def _first_seconds(path: str | os.PathLike[str], seconds: float) -> tuple[np.nda
     return np.asarray(first.samples, dtype=np.float32), SAMPLE_RATE
 
 
-def detect_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+def detect_file(path: str | os.PathLike[str], *, deadline: float | None = None) -> dict[str, Any]:
     """Check an audio (or a video's audio) file for the Perth mark.
 
     ``{name, score, threshold, occupancy, found}``; on narrow-band audio (pure tones, sweeps: band
     occupancy under :data:`MIN_OCCUPANCY`) the decoder's score means nothing (a clean 100 Hz tone
-    scores 1.0), so ``found`` is False and ``not_applicable`` says why.
+    scores 1.0), so ``found`` is False and ``not_applicable`` says why. ``deadline`` (a
+    :func:`time.monotonic` value) bounds the decoding.
     """
-    x, rate = _first_seconds(path, MAX_DETECT_SECONDS)
+    x, rate = _first_seconds(path, MAX_DETECT_SECONDS, deadline)
     score, occupancy = get_watermarker().analyse(x, rate)
     hit: dict[str, Any] = {"name": NAME, "score": round(score, 4), "threshold": THRESHOLD,
                            "occupancy": round(occupancy, 4), "found": False}
@@ -351,7 +354,8 @@ def detect_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     return hit
 
 
-def embed_file(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> dict[str, Any]:
+def embed_file(src: str | os.PathLike[str], dst: str | os.PathLike[str], *,
+               deadline: float | None = None) -> dict[str, Any]:
     """Write ``src`` (any audio PyAV decodes) as a watermarked WAV or FLAC ``dst`` (by its extension).
 
     Lossless output only, so nothing degrades the mark on the way out; metadata (and so an implicit
@@ -364,7 +368,7 @@ def embed_file(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> dict
     ext = os.path.splitext(os.fspath(dst))[1].lower()
     if ext not in (".wav", ".flac"):
         raise UnsupportedCarrier("Perth embedding writes .wav or .flac files")
-    x, rate = _decode_audio(src, MAX_EMBED_SECONDS, mono=False)
+    x, rate = _decode_audio(src, MAX_EMBED_SECONDS, mono=False, deadline=deadline)
     y = get_watermarker().embed(x, rate)
     from ._transcode import temp_output
 

@@ -168,7 +168,8 @@ def render_notice(size: tuple[int, int], *, text: tuple[str, ...] = DEFAULT_TEXT
 
 def burn_image_label(src: str | os.PathLike[str], dst: str | os.PathLike[str], *,
                      text: tuple[str, ...] = DEFAULT_TEXT, font_path: str | os.PathLike[str] | None = None,
-                     corner: str = "bottom-left", min_height_ratio: float = MIN_HEIGHT_RATIO) -> VisibleLabel:
+                     corner: str = "bottom-left", min_height_ratio: float = MIN_HEIGHT_RATIO,
+                     deadline: float | None = None) -> VisibleLabel:
     """Draw the notice on a copy of the image ``src`` (JPEG, PNG or WebP) at ``dst``.
 
     Decoding and encoding run in the isolated provenance worker: a hostile image costs a typed error
@@ -187,7 +188,7 @@ def burn_image_label(src: str | os.PathLike[str], dst: str | os.PathLike[str], *
         raw = run("visible_image", {"src": os.fspath(src), "tmp": tmp, "fmt": fmt, "text": tuple(str(t) for t in text),
                                     "font_path": None if font_path is None else os.fspath(font_path),
                                     "corner": str(corner), "min_height_ratio": float(min_height_ratio)},
-                  what=what, transcode=True)
+                  what=what, transcode=True, deadline=deadline)
         drawn = visible_label_from(raw, what)
         os.replace(tmp, dst)
     return drawn

@@ -123,7 +123,8 @@ class _Overlay:
 def burn_video_label(src: str | os.PathLike[str], dst: str | os.PathLike[str], *,
                      seconds: float = MIN_SECONDS, throughout: bool = False, label: AIGCLabel | None = None,
                      text: tuple[str, ...] = DEFAULT_TEXT, font_path: str | os.PathLike[str] | None = None,
-                     corner: str = "bottom-left", min_height_ratio: float = MIN_HEIGHT_RATIO) -> VideoLabelResult:
+                     corner: str = "bottom-left", min_height_ratio: float = MIN_HEIGHT_RATIO,
+                     deadline: float | None = None) -> VideoLabelResult:
     """Re-encode the video ``src`` to ``dst`` with the notice on its first ``seconds`` (or every frame).
 
     ``label`` is the implicit label written into ``dst`` (read back to confirm); without one the
@@ -145,7 +146,7 @@ def burn_video_label(src: str | os.PathLike[str], dst: str | os.PathLike[str], *
     with temp_output(dst, os.path.splitext(os.fspath(dst))[1] or f".{fmt}") as tmp:
         raw = isolation.run("visible_video", {"src": os.fspath(src), "tmp": tmp, "fmt": fmt,
                                               "seconds": None if throughout else float(seconds), "notice": notice},
-                            what=what, transcode=True)
+                            what=what, transcode=True, deadline=deadline)
         result = isolation.checked(raw, {"visible": dict, "frames": int, "labelled": int, "codec": str,
                                          "pix_fmt": str, "audio": int, "dropped": (list, tuple)}, what)
         visible = visible_label_from(result["visible"], what)

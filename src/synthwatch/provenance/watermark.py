@@ -83,7 +83,7 @@ def detect_array(bgr: np.ndarray) -> list[WatermarkHit]:
     return hits
 
 
-def detect_image(path: str | os.PathLike[str]) -> dict[str, Any]:
+def detect_image(path: str | os.PathLike[str], *, deadline: float | None = None) -> dict[str, Any]:
     """Decode an image file with Pillow and check the payloads; a JSON-able summary.
 
     Decoding and the check run in the isolated provenance worker
@@ -94,7 +94,7 @@ def detect_image(path: str | os.PathLike[str]) -> dict[str, Any]:
     from .isolation import checked, run
 
     what = "checking the image for invisible watermarks"
-    result = checked(run("sd_watermark", {"path": os.fspath(path)}, what=what, transcode=False),
+    result = checked(run("sd_watermark", {"path": os.fspath(path)}, what=what, transcode=False, deadline=deadline),
                      {"checked": list, "found": bool}, what)
     return result
 
