@@ -818,14 +818,27 @@ def task_frames(path: str, demuxer: str, limits: dict[str, Any], fps: float, key
             raise Fail("CorruptMedia", "no video frame could be decoded")
 
 
+#: channel layouts FFmpeg downmixes to stereo with its standard matrix before the mono mean
+_SURROUND = frozenset({"2.1", "3.0", "3.0(back)", "3.1", "4.0", "quad", "quad(side)", "4.1", "5.0", "5.0(side)", "5.1",
+                       "5.1(side)", "6.0", "6.0(front)", "hexagonal", "6.1", "6.1(back)", "6.1(front)", "7.0",
+                       "7.0(front)", "7.1", "7.1(wide)", "7.1(wide-side)", "7.1(top)"})
+
+
 def _resampler_for(frame: Any, sample_rate: int) -> Any:
     """Resample to float planar at ``sample_rate``; mono is then the mean of the channels (as
-    most audio models expect), after FFmpeg's downmix to stereo for surround layouts."""
+    most audio models expect), after FFmpeg's downmix to stereo for the standard surround layouts.
+    Any other layout (16 or 64 unnamed channels, an ambisonic or multitrack recording) keeps its
+    channels through the resampler, which has no matrix for it, and is averaged the same way (as
+    packed samples: PyAV reads planar frames of more than 8 channels out of bounds)."""
     import av
 
-    channels = frame.layout.nb_channels if frame.layout is not None else 0
-    layout = frame.layout.name if 0 < channels <= 2 else "stereo"
-    return av.AudioResampler(format="fltp", layout=layout, rate=sample_rate)
+    layout = frame.layout
+    channels = layout.nb_channels if layout is not None else 0
+    if 0 < channels <= 2:
+        return av.AudioResampler(format="fltp", layout=layout.name, rate=sample_rate)
+    if layout is not None and layout.name in _SURROUND:
+        return av.AudioResampler(format="fltp", layout="stereo", rate=sample_rate)
+    return av.AudioResampler(format="flt", layout=layout, rate=sample_rate)
 
 
 def _resampled(container: Any, stream: Any, sample_rate: int, limits: dict[str, Any]) -> Iterator[Any]:
@@ -842,8 +855,13 @@ def _resampled(container: Any, stream: Any, sample_rate: int, limits: dict[str, 
     def emit(frames: list[Any]) -> Iterator[Any]:
         nonlocal total
         for f in frames:
-            planes = f.to_ndarray()  # fltp: [channels, samples]
-            chunk = (planes[0] if planes.shape[0] == 1 else planes.mean(axis=0)).astype(np.float32, copy=False)
+            data = f.to_ndarray()  # fltp: [channels, samples]; flt (many channels): [1, samples * channels]
+            if f.format.is_planar:
+                chunk = data[0] if data.shape[0] == 1 else data.mean(axis=0)
+            else:
+                n = max(1, f.layout.nb_channels)
+                chunk = data.reshape(-1, n).mean(axis=1)
+            chunk = chunk.astype(np.float32, copy=False)
             if chunk.size and not np.isfinite(chunk).all():  # float PCM holding NaN / infinity
                 raise Fail("CorruptMedia", "the audio holds samples that are not finite numbers (NaN or infinity)")
             if chunk.size:

@@ -18,7 +18,7 @@ from synthwatch.errors import CorruptMedia, UnsupportedMedia
 from synthwatch.media.source import open_input
 from synthwatch.types import MediaKind
 
-__all__ = ["Sniffed", "sniff", "sniff_file", "FORMATS", "demuxer_for", "pillow_format_for", "SUFFIX_FORMATS",
+__all__ = ["Sniffed", "sniff", "sniff_file", "check_structure", "MAX_TOP_LEVEL", "FORMATS", "demuxer_for", "pillow_format_for", "SUFFIX_FORMATS",
            "MEDIA_SUFFIXES", "IMAGE_SUFFIXES", "AUDIO_SUFFIXES", "VIDEO_SUFFIXES", "kind_of_suffix"]
 
 _HEAD = 64 * 1024
@@ -280,6 +280,42 @@ def sniff(path: str | os.PathLike[str]) -> Sniffed:
     """
     with open_input(path) as f:
         return sniff_file(f)
+
+
+#: the most top-level boxes (ISO-BMFF), Segment children (Matroska) or chunks (RIFF) a file may have
+#: before it is refused to libraries whose walk costs more than linear time in that number: the C2PA
+#: SDK takes 0.5 s on 10,000 empty top-level boxes, 20 s on 60,000 and minutes on 100,000. A
+#: fragmented MP4 of 4 h in 1 s fragments has about 29,000.
+MAX_TOP_LEVEL = 32_768
+
+
+def check_structure(path: str | os.PathLike[str], fmt: str | None = None) -> None:
+    """Refuse (:class:`~synthwatch.errors.CorruptMedia`) a container with more than
+    :data:`MAX_TOP_LEVEL` top-level elements, counted with the shared readers (a bounded walk: at
+    most that many headers are read). Other formats pass."""
+    with open_input(path) as f:
+        fmt = fmt or sniff_file(f).format
+        r = Reader(f)
+        budget = Budget(MAX_TOP_LEVEL + 1)
+        try:
+            if fmt in ("mp4", "mov", "m4a"):
+                n = sum(1 for _ in isobmff.iter_boxes(r, 0, r.size, budget=budget))
+                what = "top-level boxes"
+            elif fmt in ("mkv", "webm", "mka", "weba"):
+                seg = next((e for e in ebml.iter_elements(r, 0, r.size, budget=Budget(64)) if e.id == ebml.SEGMENT),
+                           None)
+                n = 0 if seg is None else sum(1 for _ in ebml.iter_elements(r, seg.data_start, seg.end, budget=budget))
+                what = "Segment elements"
+            elif fmt in ("wav", "avi", "webp"):
+                n = sum(1 for _ in riff.iter_chunks(r, 12, r.size, budget=budget, strict=False))
+                what = "RIFF chunks"
+            else:
+                return
+        except ContainerError as exc:
+            raise CorruptMedia(f"the container cannot be walked: {exc}") from exc
+    if n > MAX_TOP_LEVEL:
+        raise CorruptMedia(f"the file has more than {MAX_TOP_LEVEL:,} {what}: refused as a structure no real "
+                           "media file has")
 
 
 def sniff_file(f: BinaryIO) -> Sniffed:

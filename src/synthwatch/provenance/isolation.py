@@ -15,8 +15,8 @@ process, never in the caller's:
   decoders (:class:`synthwatch.media.sandbox.Sandbox`: one socket, a wall-clock budget enforced by
   the parent, ``RLIMIT_AS`` set in the worker for the task). Unlike the decoder worker it imports
   synthwatch (the writers' own code runs there);
-* limits (:class:`synthwatch.config.Limits`, from :func:`synthwatch.config.get_settings`, so
-  ``SYNTHWATCH_LIMITS__...`` in the environment): re-encoding a copy runs under
+* limits (:class:`synthwatch.config.Limits`, from the caller's :mod:`.scope`, never read from the
+  environment here; a scan's deadline cuts every call short): re-encoding a copy runs under
   ``transcode_timeout_s`` / ``transcode_memory_mb``; reading a file in full under
   ``decode_timeout_s`` / ``decode_memory_mb``, as the scan decoders do;
 * failures: an error the operation raises comes back as the same synthwatch error (its traceback in
@@ -43,8 +43,8 @@ from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import Any
 
-from synthwatch.config import Limits, get_settings
-from synthwatch.errors import ConfigError, DecodeResourceError, MediaTooLarge, SynthwatchError
+from synthwatch.config import Limits
+from synthwatch.errors import DecodeResourceError, MediaTooLarge, SynthwatchError
 from synthwatch.media.sandbox import Sandbox
 
 __all__ = ["ROLE", "TASKS", "run", "stream", "limits", "error_classes", "checked", "malformed", "warm_up",
@@ -85,11 +85,10 @@ def error_classes() -> dict[str, type[SynthwatchError]]:
 
 
 def limits() -> Limits:
-    """The limits in force: :func:`synthwatch.config.get_settings` (environment ``SYNTHWATCH_LIMITS__...``)."""
-    try:
-        return get_settings().limits
-    except ValueError as exc:  # pydantic's ValidationError
-        raise ConfigError(f"invalid synthwatch settings: {exc}") from exc
+    """The limits in force: those of the caller's :mod:`.scope` (defaults when none is open)."""
+    from .scope import current
+
+    return current().limits
 
 
 def _sandbox() -> Sandbox:
@@ -117,19 +116,23 @@ def run(task: str, kwargs: dict[str, Any], *, what: str, transcode: bool, deadli
     ``transcode`` picks the transcode limits (else the decode limits); ``deadline`` (a
     :func:`time.monotonic` value) stops the worker there whatever is left of those limits
     (:class:`~synthwatch.errors.DecodeTimeout`)."""
+    from .scope import deadline_for
+
     timeout_s, memory_mb, setting = _budget(transcode)
     payload = {**kwargs, "_fault": _FAULT, "_cap_setting": setting}
     return _sandbox().call(task, payload, timeout_s=timeout_s, memory_mb=memory_mb, what=what, cap_setting=setting,
-                           deadline=deadline)
+                           deadline=deadline_for(deadline))
 
 
 def stream(task: str, kwargs: dict[str, Any], *, what: str, transcode: bool = False,
            window: int = 2, deadline: float | None = None) -> Generator[Any, None, None]:
     """Run a streaming ``task`` in the isolated worker and yield its items (see :func:`run`)."""
+    from .scope import deadline_for
+
     timeout_s, memory_mb, setting = _budget(transcode)
     payload = {**kwargs, "_fault": _FAULT, "_cap_setting": setting}
     return _sandbox().stream(task, payload, timeout_s=timeout_s, memory_mb=memory_mb, window=window, what=what,
-                             cap_setting=setting, deadline=deadline)
+                             cap_setting=setting, deadline=deadline_for(deadline))
 
 
 def checked(value: Any, types: dict[str, type | tuple[type, ...]], what: str) -> dict[str, Any]:
@@ -227,14 +230,22 @@ def _inject(fault: str | None) -> None:
         raise ValueError(f"unknown test fault {fault!r}")
 
 
-def _task(target: str, default_kind: str) -> Callable[..., Any]:
-    """A task that calls ``module:function`` and sends every failure back typed."""
+def _task(target: str, default_kind: str, *, structure: str | None = None) -> Callable[..., Any]:
+    """A task that calls ``module:function`` and sends every failure back typed. ``structure``
+    names the path argument whose container is checked first
+    (:func:`synthwatch.media.sniff.check_structure`: libraries such as the C2PA SDK take time that
+    grows faster than the number of boxes)."""
     module, _, name = target.partition(":")
 
     def task(_fault: str | None = None, _cap_setting: str = "transcode_memory_mb", **kwargs: Any) -> Any:
         try:
             _inject(_fault)
             import importlib
+
+            if structure is not None:
+                from synthwatch.media.sniff import check_structure
+
+                check_structure(kwargs[structure])
 
             fn = getattr(importlib.import_module(module, __package__), name)
             return fn(**kwargs)
@@ -266,7 +277,7 @@ TASKS: dict[str, tuple[Callable[..., Any], bool]] = {
     "visible_image": (_task(".visible:_burn_task", "TranscodeError"), False),
     "content_digest": (_task(".security_data:_digest_task", "CorruptContainer"), False),
     "sd_watermark": (_task(".watermark:_detect_task", "CorruptContainer"), False),
-    "c2pa_read": (_task(".c2pa_manifest:_read_task", "CorruptContainer"), False),
-    "c2pa_sign": (_task(".c2pa_manifest:_sign_task", "C2paSigningError"), False),
+    "c2pa_read": (_task(".c2pa_manifest:_read_task", "CorruptContainer", structure="path"), False),
+    "c2pa_sign": (_task(".c2pa_manifest:_sign_task", "C2paSigningError", structure="src"), False),
     "perth_decode": (_stream_task(".perth_watermark:_decode_task", "CorruptContainer"), True),
 }

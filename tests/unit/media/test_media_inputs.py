@@ -8,6 +8,7 @@ import errno
 import os
 import shutil
 import socket
+import struct
 import threading
 import time
 from pathlib import Path
@@ -309,3 +310,26 @@ def test_serve_uses_the_table_it_is_given() -> None:
         parent.close()
         child.close()
     assert before == _worker.TASKS and _worker.PROCESS_NAME == "decoder process"
+
+
+@pytest.mark.parametrize("channels", [3, 16, 64])
+def test_any_channel_count_is_averaged_to_mono(tmp_path: Path, channels: int) -> None:
+    t = np.arange(16_000) / 16_000
+    x = np.zeros((16_000, channels), np.float32)
+    x[:, 0] = 0.5 * np.sin(2 * np.pi * 440 * t)  # one live channel among silent ones
+    path = tmp_path / f"c{channels}.wav"
+    sf.write(path, x, 16_000, subtype="FLOAT")
+    mono = read_audio(path)
+    assert mono.shape == (16_000,)
+    assert 0.0 < np.abs(mono).max() <= 0.5  # FFmpeg's surround matrix or the plain mean, never silence or noise
+
+
+def test_check_structure_refuses_pathological_box_counts(clip: Path, tmp_path: Path) -> None:
+    from synthwatch.media.sniff import MAX_TOP_LEVEL, check_structure
+
+    check_structure(clip)  # a real file passes
+    ftyp = struct.pack(">I4s", 24, b"ftyp") + b"isom\x00\x00\x02\x00isomiso2"
+    path = tmp_path / "boxes.mp4"
+    path.write_bytes(ftyp + struct.pack(">I4s", 8, b"free") * (MAX_TOP_LEVEL + 10))
+    with pytest.raises(CorruptMedia, match="top-level boxes"):
+        check_structure(path)
