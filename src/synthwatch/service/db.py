@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 import time
 from collections.abc import Iterator
 from importlib import resources
@@ -58,6 +59,7 @@ class Database:
 
     def __init__(self, url: str, *, pool_size: int = 10) -> None:
         self.url = url
+        self._write_lock = threading.Lock()
         try:
             parsed = sa.engine.make_url(url)
         except sa.exc.ArgumentError as exc:
@@ -110,9 +112,16 @@ class Database:
 
     @contextlib.contextmanager
     def write(self) -> Iterator[Connection]:
-        with self.engine.connect() as conn:
-            if self.dialect == "sqlite":
-                conn = conn.execution_options(sqlite_begin="IMMEDIATE")
+        if self.dialect != "sqlite":
+            with self.engine.connect() as conn, conn.begin():
+                yield conn
+            return
+        # SQLite has one writer at a time. Threads of this process queue on a lock (first come,
+        # first served) instead of in SQLite's busy handler, which sleeps with back-off (up to
+        # 100 ms a try) and made 50 concurrent uploads wait seconds; other processes still wait in
+        # the busy handler, rarely, since each holds the lock for milliseconds.
+        with self._write_lock, self.engine.connect() as conn:
+            conn = conn.execution_options(sqlite_begin="IMMEDIATE")
             with conn.begin():
                 yield conn
 

@@ -156,11 +156,16 @@ async def create_scan(request: Request, core: CoreDep, principal: Annotated[Prin
             raise Problem(415, "unsupported_media_type", "send multipart/form-data (field 'file') or JSON {\"url\": …}")
         if req.callback_url:
             _check_url(core, req.callback_url, "callback_url")
-        if upload is not None and upload.file is not None:
-            req.size = upload.file.size
-            req.sha256 = await run_in_threadpool(core.blobs.commit, upload.file)
+        file = upload.file if upload is not None else None
+
+        def store_and_submit() -> Any:
+            if file is not None:
+                req.size = file.size
+                req.sha256 = core.blobs.commit(file)
+            return core.submit(principal, req, idempotency_key)
+
         try:
-            result = await run_in_threadpool(core.submit, principal, req, idempotency_key)
+            result = await run_in_threadpool(store_and_submit)
         except IdempotencyConflict as exc:
             raise Problem(409, "idempotency_conflict", str(exc), scan_id=exc.scan_id) from None
         except SynthwatchError as exc:  # unknown detector, bad settings
