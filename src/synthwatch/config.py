@@ -61,6 +61,10 @@ class Settings(BaseSettings):
     detectors: list[str] | None = None
     #: PEM file of C2PA trust anchors: a manifest whose signer chains to one is reported "Trusted"
     c2pa_trust_anchors: Path | None = None
+    #: whether the C2PA trust lists shipped with synthwatch count (False: only the platform's own list)
+    c2pa_shipped_trust: bool = True
+    #: a YAML/JSON Art. 6 rule table replacing the shipped one, for every scan and label check
+    provenance_rules: Path | None = None
 
     def c2pa_trust_anchors_pem(self) -> str | None:
         if self.c2pa_trust_anchors is None:

@@ -186,8 +186,12 @@ def test_cli_table_timeline_and_exit_codes(model_store: ModelStore, tmp_path: Pa
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
     res = CliRunner().invoke(app, ["scan", str(v), "--detectors", "no-such-detector"])
     assert res.exit_code == 2
-    res = CliRunner().invoke(app, ["scan", str(tmp_path / "missing.jpg")])
-    assert res.exit_code == 2
+    # a named file that cannot be opened is an item error, classified as every command classifies it
+    res = CliRunner().invoke(app, ["scan", str(v), str(tmp_path / "missing.jpg"), "--jsonl",
+                                   "--home", str(_home_of(model_store))])
+    assert res.exit_code in (4, 5), res.output
+    docs = [json.loads(line) for line in res.stdout.splitlines()]
+    assert docs[0]["error"] is None and docs[1]["error"]["message"].startswith("no such file")
 
 
 def test_jsonl_streams_one_report_per_line(model_store: ModelStore, tmp_path: Path) -> None:

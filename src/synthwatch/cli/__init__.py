@@ -12,7 +12,6 @@ place the error tree becomes exit codes. For ``scan``:
 
 from __future__ import annotations
 
-import glob
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -25,6 +24,7 @@ from rich.table import Table
 
 from .. import __version__
 from ..errors import ConfigError, SynthwatchError
+from ..pipeline.inputs import expand_inputs
 from ._exits import EXIT_CLEAN, EXIT_ITEM_ERRORS, EXIT_MODEL, EXIT_SYNTHETIC, EXIT_USAGE, exit_code_for, fail
 
 __all__ = ["app", "main", "EXIT_CLEAN", "EXIT_SYNTHETIC", "EXIT_USAGE", "EXIT_MODEL", "EXIT_ITEM_ERRORS",
@@ -46,34 +46,6 @@ app.add_typer(_eval_app, name="eval", help="Measure detectors on labelled data (
 from .serve import register as _register_service  # noqa: E402
 
 _register_service(app)  # serve, worker, db, admin
-
-
-MEDIA_SUFFIXES = {
-    ".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".wav", ".mp3", ".flac", ".ogg",
-    ".opus", ".m4a", ".aac", ".mp4", ".mov", ".mkv", ".webm", ".avi",
-}
-
-
-def expand_inputs(paths: list[str]) -> list[Path]:
-    """Files as given; folders walked recursively (media suffixes only); globs expanded (a path that
-    exists is never read as a pattern)."""
-    found: list[Path] = []
-    for p in paths:
-        # a file or folder that exists under this exact name is taken as named, even when its name
-        # contains glob characters ("clip[1].mp4"); anything else with * ? [ is a pattern
-        literal = Path(p)
-        is_pattern = glob.has_magic(p) and not literal.exists()
-        matches = [Path(m) for m in sorted(glob.glob(p, recursive=True))] if is_pattern else [literal]
-        if not matches:
-            raise ConfigError(f"no files match {p!r}")
-        for m in matches:
-            if m.is_dir():
-                found.extend(sorted(f for f in m.rglob("*") if f.is_file() and f.suffix.lower() in MEDIA_SUFFIXES))
-            elif m.exists():
-                found.append(m)
-            else:
-                raise ConfigError(f"no such file or folder: {m}")
-    return found
 
 
 def _version(value: bool) -> None:

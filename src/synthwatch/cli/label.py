@@ -28,12 +28,16 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..errors import ConfigError, SynthwatchError
+from ..media.source import display_name
+from ..pipeline.inputs import open_error
 from ..provenance import c2pa_graph, inspect, load_rules
 from ..provenance.c2pa_manifest import C2paSigner
 from ..provenance.diff import diff_labels
+from ..provenance.scope import ProvenanceScope, use
 from ..provenance.security_data import load_sm2_key
 from ..provenance.visible_video import MIN_SECONDS
 from ..provenance.workflow import describe_explicit, label_copy
+from ..render.tables import error_line
 from ..render.text import cell, printable, write_json
 from ._exits import EXIT_CLEAN as EXIT_OK
 from ._exits import EXIT_FINDING, EXIT_ITEM_ERRORS, EXIT_USAGE
@@ -47,6 +51,21 @@ err = Console(stderr=True)
 out = Console(highlight=False, soft_wrap=True)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON instead of a table")]
+
+
+def _scope() -> ProvenanceScope:
+    """What every label command runs under, read once from the settings (environment
+    ``SYNTHWATCH_...``): the isolated workers' limits, the platform's C2PA trust list, whether the
+    shipped trust lists count, and the Art. 6 rule table; options given on the command line win."""
+    from ..config import get_settings
+
+    try:
+        settings = get_settings()
+    except ValueError as exc:  # pydantic's ValidationError
+        raise ConfigError(f"invalid synthwatch settings: {exc}") from exc
+    rules = load_rules(settings.provenance_rules) if settings.provenance_rules is not None else None
+    return ProvenanceScope(limits=settings.limits, trust_anchors=settings.c2pa_trust_anchors_pem(),
+                           shipped_trust=settings.c2pa_shipped_trust, rules=rules)
 
 
 def _signal_rows(r: dict[str, Any]) -> list[tuple[str, str]]:
@@ -112,6 +131,7 @@ def check(
 ) -> None:
     """Every provenance signal of each FILE and the Art. 6 decision."""
     try:
+        scope = _scope()
         table = load_rules(rules) if rules is not None else None
         anchors = trust.read_text(encoding="ascii") if trust is not None else None
         sm2_keys = [ln.strip().lower() for ln in sm2_trust.read_text(encoding="ascii").splitlines()
@@ -125,13 +145,15 @@ def check(
     results: list[dict[str, Any]] = []
     code = EXIT_OK
     for f in files:
-        if not f.is_file():
-            err.print(f"[red]error[/red]: no such file: {escape(printable(f))}")
-            results.append({"path": str(f), "error": {"code": "not_found", "message": "no such file"}})
+        failed = open_error(f)  # the media layer's one classification of input faults, as scan reports them
+        if failed is not None:
+            err.print(error_line(str(f), failed.code, str(failed)), soft_wrap=True)
+            results.append({"path": display_name(f), "error": {"code": failed.code, "message": str(failed)}})
             code = EXIT_ITEM_ERRORS
             continue
-        r = inspect(f, declared_ai=declared, rules=table, trust_anchors=anchors, sm2_trusted=sm2_keys)
-        results.append({"path": str(f), **r})
+        with use(scope):
+            r = inspect(f, declared_ai=declared, rules=table, trust_anchors=anchors, sm2_trusted=sm2_keys)
+        results.append({"path": display_name(f), **r})
         if r["errors"] or r["aigc"].get("error") or r["format"] is None:
             code = max(code, EXIT_ITEM_ERRORS)
         elif strict and r["aigc"]["present"] and (
@@ -204,10 +226,11 @@ def apply(
         err.print(f"[red]error[/red]: cannot read a key, certificate or trust file: {escape(printable(exc))}")
         raise typer.Exit(EXIT_USAGE) from exc
     try:
-        done = label_copy(file, out_path, producer=producer, propagator=propagator, label=label, visible=visible,
-                          visible_seconds=visible_seconds, throughout=throughout, cue_placement=cue_placement,
-                          cue_at_end=cue_at_end, security_key=key, c2pa_signer=signer,
-                          c2pa_source_type=c2pa_source_type, trust_anchors=anchors)
+        with use(_scope()):
+            done = label_copy(file, out_path, producer=producer, propagator=propagator, label=label, visible=visible,
+                              visible_seconds=visible_seconds, throughout=throughout,
+                              cue_placement=cue_placement, cue_at_end=cue_at_end, security_key=key,
+                              c2pa_signer=signer, c2pa_source_type=c2pa_source_type, trust_anchors=anchors)
     except ConfigError as exc:  # usage: option values the workflow refuses
         err.print(f"[red]error[/red]: {escape(printable(exc))}")
         raise typer.Exit(EXIT_USAGE) from exc
@@ -237,7 +260,8 @@ def diff(
 ) -> None:
     """Was a label removed, altered or duplicated between two versions of a file? (exit 1 if so)"""
     try:
-        result = diff_labels(old, new)
+        with use(_scope()):
+            result = diff_labels(old, new)
     except SynthwatchError as exc:
         _fail(exc)
     if as_json:

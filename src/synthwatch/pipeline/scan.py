@@ -58,6 +58,12 @@ class Scanner:
         self.toolkit = Toolkit(detectors, store=self.store, registry=registry, face_detector=face_detector,
                                default_names=self.settings.detectors)
         self.registry = self.toolkit.registry
+        self._trust_pem = self.settings.c2pa_trust_anchors_pem()  # read once (ConfigError now, not per scan)
+        self._rules: dict[str, Any] | None = None
+        if self.settings.provenance_rules is not None:
+            from ..provenance import load_rules
+
+            self._rules = load_rules(self.settings.provenance_rules)
 
     # ------------------------------------------------------------------ model loading
     @property
@@ -128,12 +134,16 @@ class Scanner:
         return _with(report, timings_s=timings)
 
     def _provenance(self, path: Path, report: Report, declared_ai: bool, ctx: ScanContext) -> dict[str, Any]:
-        """Labels, C2PA, IPTC, generator traces and watermarks, and the upload labelling decision."""
+        """Labels, C2PA, IPTC, generator traces and watermarks, and the upload labelling decision, under
+        this scan's limits, deadline, trust anchors and rule table."""
         from ..provenance import inspect
+        from ..provenance.scope import ProvenanceScope, use
 
+        scope = ProvenanceScope(limits=ctx.limits, deadline=ctx.deadline, trust_anchors=self._trust_pem,
+                                shipped_trust=self.settings.c2pa_shipped_trust, rules=self._rules)
         try:
-            return inspect(path, declared_ai=declared_ai, verdict=report.verdict, detectors=report.detectors,
-                           trust_anchors=self.settings.c2pa_trust_anchors_pem())
+            with use(scope):
+                return inspect(path, declared_ai=declared_ai, verdict=report.verdict, detectors=report.detectors)
         except (SynthwatchError, OSError) as exc:
             return {"error": {"code": getattr(exc, "code", "os_error"), "message": str(exc)}}
 

@@ -154,20 +154,19 @@ def resolve(trust_anchors: str | C2paTrust | None = None, *, shipped: bool = Tru
     """The trust a C2PA validation uses.
 
     ``trust_anchors``: a :class:`C2paTrust` (used as is), a platform PEM bundle (added to the shipped
-    lists), or None: the deployment's ``Settings.c2pa_trust_anchors`` (environment
-    ``SYNTHWATCH_C2PA_TRUST_ANCHORS``) when set, plus the shipped lists. ``shipped=False`` leaves the
-    shipped lists out (a platform that trusts only its own list).
+    lists), or None: the platform list of the caller's :mod:`.scope` (the scanner, the service and
+    ``label check`` put ``Settings.c2pa_trust_anchors`` there) plus the shipped lists unless the scope
+    says ``shipped_trust=False``. ``shipped=False`` leaves the shipped lists out (a platform that
+    trusts only its own list).
     """
     if isinstance(trust_anchors, C2paTrust):
         return trust_anchors
     if trust_anchors is None:
-        from synthwatch.config import get_settings
+        from .scope import current
 
-        try:
-            settings = get_settings()
-        except ValueError as exc:  # pydantic's ValidationError
-            raise ConfigError(f"invalid synthwatch settings: {exc}") from exc
-        trust_anchors = settings.c2pa_trust_anchors_pem()
+        scope = current()
+        trust_anchors = scope.trust_anchors
+        shipped = shipped and scope.shipped_trust
     anchors, lists = _shipped() if shipped else ("", ())
     described = [dict(x) for x in lists]
     user = allowed = ""

@@ -257,6 +257,10 @@ def decide(signals: Mapping[str, Any] | None = None, *, declared_ai: bool = Fals
     ``detectors`` come from the scan (the fused verdict and each detector's result; face detectors
     drive the human-review rule). ``visible_label`` / ``watermark`` report checks made elsewhere.
     """
+    if rules is None:
+        from .scope import current
+
+        rules = current().rules
     table = rules if rules is not None else RULES
     if rules is not None:
         check_rules(table)

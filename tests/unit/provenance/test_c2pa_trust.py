@@ -57,24 +57,37 @@ def test_resolve_adds_the_platform_list_to_the_shipped_ones(pki: dict[str, Any])
     assert resolve(t) is t
 
 
-def test_none_means_the_deployment_setting(pki: dict[str, Any], tmp_path: Path,
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("SYNTHWATCH_C2PA_TRUST_ANCHORS", raising=False)
+def test_none_means_the_callers_scope(pki: dict[str, Any]) -> None:
+    """Nothing below the caller reads the environment: ``resolve(None)`` takes the platform list and
+    the shipped-lists switch from the scope the caller opened (the scanner, the service and the label
+    commands put the deployment's settings there)."""
+    from synthwatch.provenance.scope import ProvenanceScope, use
+
     assert [x["kind"] for x in resolve(None).describe()] == ["shipped", "shipped"]
+    with use(ProvenanceScope(trust_anchors=pki["root"])):
+        assert resolve(None).describe() == resolve(pki["root"]).describe()
+    with use(ProvenanceScope(trust_anchors=pki["root"], shipped_trust=False)):
+        assert [x["kind"] for x in resolve(None).describe()] == ["configured"]
+    assert [x["kind"] for x in resolve(None).describe()] == ["shipped", "shipped"]  # the scope has ended
+
+
+def test_the_deployment_setting_reaches_scan_and_label_check_alike(pki: dict[str, Any], tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from synthwatch import Scanner
+    from synthwatch.cli import app
+    from synthwatch.config import Settings
+
     pem = tmp_path / "roots.pem"
     pem.write_text(pki["root"])
-    monkeypatch.setenv("SYNTHWATCH_C2PA_TRUST_ANCHORS", str(pem))
-    assert resolve(None).describe() == resolve(pki["root"]).describe()
-    monkeypatch.setenv("SYNTHWATCH_C2PA_TRUST_ANCHORS", str(tmp_path / "missing.pem"))
-    with pytest.raises(ConfigError):
-        resolve(None)
-
-
-def test_a_missing_setting_file_is_an_error_in_the_report_not_a_crash(media: dict[str, Path], tmp_path: Path,
-                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    pytest.importorskip("c2pa", reason="c2pa-python is not installed")
-    from synthwatch.provenance import inspect
-
-    monkeypatch.setenv("SYNTHWATCH_C2PA_TRUST_ANCHORS", str(tmp_path / "missing.pem"))
-    section = inspect(media["jpeg"], audio_watermark=False)
-    assert [e["code"] for e in section["errors"] if e.get("where") == "c2pa"] == ["config_error"]
+    scanner = Scanner(Settings(home=tmp_path, c2pa_trust_anchors=pem), detectors=["debug-image"])
+    assert scanner._trust_pem == pki["root"]
+    missing = tmp_path / "missing.pem"
+    with pytest.raises(ConfigError):  # read when the scanner is made, not per file
+        Scanner(Settings(home=tmp_path, c2pa_trust_anchors=missing), detectors=["debug-image"])
+    monkeypatch.setenv("SYNTHWATCH_C2PA_TRUST_ANCHORS", str(missing))
+    img = tmp_path / "x.jpg"
+    img.write_bytes(b"\xff\xd8\xff\xd9")
+    res = CliRunner().invoke(app, ["label", "check", str(img)])
+    assert res.exit_code == 2 and "trust anchors" in res.output

@@ -139,25 +139,30 @@ def test_a_crash_is_a_typed_error(op: Op, good: dict[str, Path], request: pytest
     _labels_a_good_file(op, good, tmp_path)
 
 
+def _limits(**kw: float):  # type: ignore[no-untyped-def]
+    """The caller's provenance scope with these limits (what the scanner and the label commands open
+    from the settings; nothing below them reads the environment)."""
+    from synthwatch.config import Limits
+    from synthwatch.provenance.scope import ProvenanceScope, use
+
+    return use(ProvenanceScope(limits=Limits(**kw)))
+
+
 @pytest.mark.parametrize("op", OPS, ids=IDS)
 def test_a_hang_is_cut_by_the_time_limit(op: Op, good: dict[str, Path], request: pytest.FixtureRequest,
                                          tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _ready(op, request)
-    # the worker never answers: the caller's wall-clock budget (from the settings) stops it
-    monkeypatch.setenv("SYNTHWATCH_LIMITS__TRANSCODE_TIMEOUT_S", "0.5")
-    monkeypatch.setenv("SYNTHWATCH_LIMITS__DECODE_TIMEOUT_S", "0.5")
+    # the worker never answers: the caller's wall-clock budget (from the caller's scope) stops it
     monkeypatch.setattr(isolation, "_FAULT", "hang")
     isolation.warm_up()
     before = set(isolation.worker_pids())
     out = tmp_path / "out"
     out.mkdir()
-    with pytest.raises(DecodeTimeout) as err:
+    with pytest.raises(DecodeTimeout) as err, _limits(transcode_timeout_s=0.5, decode_timeout_s=0.5):
         op.run(good[op.kind], out)
     assert "0.5 s" in str(err.value)
     assert _leftovers(out) == []
     assert before - set(isolation.worker_pids())  # the hung worker was stopped
-    monkeypatch.delenv("SYNTHWATCH_LIMITS__TRANSCODE_TIMEOUT_S")
-    monkeypatch.delenv("SYNTHWATCH_LIMITS__DECODE_TIMEOUT_S")
     monkeypatch.setattr(isolation, "_FAULT", None)
     _labels_a_good_file(op, good, tmp_path)
 
@@ -166,15 +171,13 @@ def test_a_hang_is_cut_by_the_time_limit(op: Op, good: dict[str, Path], request:
 def test_a_tiny_time_limit_is_enforced(op: Op, good: dict[str, Path], request: pytest.FixtureRequest,
                                        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _ready(op, request)
-    # a real file against a budget no worker can meet: the limit comes from the settings
-    setting = "TRANSCODE_TIMEOUT_S" if op.transcode else "DECODE_TIMEOUT_S"
-    monkeypatch.setenv(f"SYNTHWATCH_LIMITS__{setting}", "1e-6")
+    # a real file against a budget no worker can meet: the limit comes from the caller's scope
+    setting = "transcode_timeout_s" if op.transcode else "decode_timeout_s"
     out = tmp_path / "out"
     out.mkdir()
-    with pytest.raises(DecodeTimeout):
+    with pytest.raises(DecodeTimeout), _limits(**{setting: 1e-6}):
         op.run(good[op.kind], out)
     assert _leftovers(out) == []
-    monkeypatch.delenv(f"SYNTHWATCH_LIMITS__{setting}")
     _labels_a_good_file(op, good, tmp_path)
 
 
@@ -200,14 +203,12 @@ def test_a_cap_below_the_worker_is_refused(op: Op, good: dict[str, Path], reques
                                            tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _ready(op, request)
     setting = "transcode_memory_mb" if op.transcode else "decode_memory_mb"
-    monkeypatch.setenv(f"SYNTHWATCH_LIMITS__{setting.upper()}", "65")
     out = tmp_path / "out"
     out.mkdir()
-    with pytest.raises(DecodeResourceError) as err:
+    with pytest.raises(DecodeResourceError) as err, _limits(**{setting: 65}):
         op.run(good[op.kind], out)
     assert setting in str(err.value)
     assert _leftovers(out) == []
-    monkeypatch.delenv(f"SYNTHWATCH_LIMITS__{setting.upper()}")
     _labels_a_good_file(op, good, tmp_path)
 
 
@@ -217,13 +218,11 @@ def test_a_real_allocation_over_the_cap(font: str, good: dict[str, Path], tmp_pa
     big = tmp_path / "big.png"
     Image.new("L", (7000, 7000), 128).save(big, compress_level=1)
     cap = int(isolation.worker_vm_mb()) + 120
-    monkeypatch.setenv("SYNTHWATCH_LIMITS__TRANSCODE_MEMORY_MB", str(cap))
     out = tmp_path / "out"
     out.mkdir()
-    with pytest.raises(DecodeResourceError):
+    with pytest.raises(DecodeResourceError), _limits(transcode_memory_mb=cap):
         burn_image_label(big, out / "o.png")
     assert _leftovers(out) == []
-    monkeypatch.delenv("SYNTHWATCH_LIMITS__TRANSCODE_MEMORY_MB")
     assert burn_image_label(good["image"], out / "o.png").font_size > 0
 
 
@@ -321,3 +320,19 @@ def test_c2pa_signing_runs_in_the_worker_and_a_crash_leaves_no_file(
     monkeypatch.setattr(isolation, "_FAULT", None)
     result = sign_c2pa(media["jpeg"], out / "signed.jpg", pki["signer"], digital_source_type="trainedAlgorithmicMedia")
     assert result["present"] is True and _leftovers(out) == ["signed.jpg"]
+
+
+def test_the_label_commands_take_their_limits_from_the_settings(font: str, good: dict[str, Path], tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI is the caller: it reads the settings (environment) once and opens the scope."""
+    from typer.testing import CliRunner
+
+    from synthwatch.cli.label import app
+
+    monkeypatch.setenv("SYNTHWATCH_LIMITS__TRANSCODE_TIMEOUT_S", "1e-6")
+    out = tmp_path / "o.png"
+    r = CliRunner().invoke(app, ["apply", str(good["image"]), "--out", str(out), "--producer", "P", "--visible"])
+    assert r.exit_code == 4 and "decode_timeout" in r.output and not out.exists()
+    monkeypatch.delenv("SYNTHWATCH_LIMITS__TRANSCODE_TIMEOUT_S")
+    r = CliRunner().invoke(app, ["apply", str(good["image"]), "--out", str(out), "--producer", "P", "--visible"])
+    assert r.exit_code == 0 and out.exists()
