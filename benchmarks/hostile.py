@@ -43,6 +43,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
+from synthwatch.media.source import display_name  # noqa: E402
 from synthwatch.testing import hostile  # noqa: E402
 
 # ----------------------------------------------------------------------------------------------
@@ -249,7 +250,7 @@ def run_family(family: str, manifest: Path, entries: list[dict[str, Any]], env: 
 
 def run_cli_batch(paths: list[Path], env: dict[str, str]) -> dict[str, Any]:
     """One mixed batch through the CLI: valid UTF-8 JSON, one report per file, a documented exit code."""
-    exe = [sys.executable, "-m", "synthwatch"]
+    exe = [sys.executable, "-m", "synthwatch.cli"]
     args = [os.fsdecode(p) for p in paths]
     out: dict[str, Any] = {"files": len(paths)}
     for name, cmd in (("scan", [*exe, "scan", "--json", "--detectors", "debug-image,debug-voice", "--", *args]),
@@ -257,14 +258,16 @@ def run_cli_batch(paths: list[Path], env: dict[str, str]) -> dict[str, Any]:
         r = subprocess.run(cmd, capture_output=True, env=env, timeout=3600, cwd=env["TMPDIR"])
         entry: dict[str, Any] = {"exit": r.returncode, "stderr_tail": r.stderr[-400:].decode("utf-8", "replace")}
         try:
-            text = r.stdout.decode("utf-8")
-            data = json.loads(text) if text.strip().startswith(("[", "{")) else [json.loads(x) for x in text.splitlines()
-                                                                                  if x.strip()]
+            data = json.loads(r.stdout.decode("utf-8"))  # strict UTF-8, one JSON document
             items = data if isinstance(data, list) else data.get("reports", data.get("results", [data]))
-            entry.update(valid_json=True, reported=len(items))
-        except (UnicodeDecodeError, ValueError) as exc:
-            entry.update(valid_json=False, reported=0, error=str(exc)[:200])
-        entry["all_reported"] = entry["reported"] == len(paths)
+            named = {str(i.get("source", i.get("path"))) for i in items if isinstance(i, dict)}
+            # (scan walks a folder argument for media: an empty folder is no item)
+            expected = [a for a in args if not (name == "scan" and os.path.isdir(a))]
+            missing = [a for a in expected if display_name(a) not in named]  # the documented, lossless name escape
+            entry.update(valid_json=True, reported=len(items), expected=len(expected), missing=missing[:10])
+        except (UnicodeDecodeError, ValueError, AttributeError) as exc:
+            entry.update(valid_json=False, reported=0, missing=args[:10], error=str(exc)[:200])
+        entry["all_reported"] = entry["reported"] == entry.get("expected", len(paths)) and not entry["missing"]
         entry["exit_documented"] = r.returncode in (0, 1, 4, 5)
         out[name] = entry
     return out
@@ -340,12 +343,16 @@ def main(argv: list[str]) -> int:
             print(f"  {'crash/hang':9s} {r['family']}/{name!a}")
     cli = None
     if args.cli:
-        mixed = [Path(e["path"]) for e in manifest_entries[::7]]
+        # every odd name and special file, and every 7th file of the rest
+        mixed = [Path(e["path"]) for i, e in enumerate(manifest_entries)
+                 if e["family"] in ("odd_names", "special_files") or i % 7 == 0]
         cli = run_cli_batch(mixed, env)
         print(f"\nCLI, one mixed batch of {cli['files']} files:")
         for name in ("scan", "label check"):
             e = cli[name]
-            print(f"  {name}: exit {e['exit']}, valid JSON {e['valid_json']}, reported {e['reported']}/{cli['files']}")
+            print(f"  {name}: exit {e['exit']}, valid JSON {e['valid_json']}, reported {e['reported']}/"
+                  f"{e.get('expected', cli['files'])}, "
+                  f"every file named in the output {e['all_reported']}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"seed": args.seed, "operations": operations, "families": rows,

@@ -3,12 +3,13 @@ anything is fully decoded."""
 
 from __future__ import annotations
 
+import hashlib
 import os
-from pathlib import Path
+import time
 
 from synthwatch._hashing import sha256_file
 from synthwatch.config import Limits
-from synthwatch.errors import CorruptMedia
+from synthwatch.errors import CorruptMedia, DecodeTimeout
 from synthwatch.media import sandbox
 from synthwatch.media.sniff import FORMATS, demuxer_for, pillow_format_for, sniff
 from synthwatch.media.source import check_file
@@ -19,6 +20,25 @@ __all__ = ["probe", "sha256_file"]
 # what a container format is called once probing shows it holds video / only audio
 _AS_VIDEO = {"m4a": "mp4", "mka": "mkv", "weba": "webm"}
 _AS_AUDIO = {"mp4": "m4a", "mov": "m4a", "mkv": "mka", "webm": "weba"}
+
+
+_HASH_BLOCK = 1 << 20
+
+
+def _sha256(path: str | os.PathLike[str], deadline: float | None) -> str:
+    """:func:`sha256_file`, stopped with :class:`DecodeTimeout` at ``deadline`` (hashing 4 GiB,
+    the default ``max_bytes``, takes seconds: it is part of a scan's time)."""
+    if deadline is None:
+        return sha256_file(path)
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        n = 0
+        while block := f.read(_HASH_BLOCK):
+            h.update(block)
+            n += 1
+            if n % 64 == 0 and time.monotonic() >= deadline:
+                raise DecodeTimeout("hashing the file was stopped at the caller's time limit (deadline)")
+    return h.hexdigest()
 
 
 def probe(path: str | os.PathLike[str], limits: Limits | None = None, *, deadline: float | None = None) -> MediaInfo:
@@ -51,7 +71,7 @@ def probe(path: str | os.PathLike[str], limits: Limits | None = None, *, deadlin
             format=sniffed.format,
             mime=sniffed.mime,
             size_bytes=size,
-            sha256=sha256_file(p),
+            sha256=_sha256(p, deadline),
             width=facts["width"],
             height=facts["height"],
             frame_count=facts["frame_count"],
@@ -81,7 +101,7 @@ def probe(path: str | os.PathLike[str], limits: Limits | None = None, *, deadlin
         format=fmt,
         mime=mime,
         size_bytes=size,
-        sha256=sha256_file(Path(p)),
+        sha256=_sha256(p, deadline),
         duration_s=facts.get("duration_s"),
         width=facts.get("width"),
         height=facts.get("height"),
