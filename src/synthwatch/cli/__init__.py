@@ -46,6 +46,9 @@ app.add_typer(_eval_app, name="eval", help="Measure detectors on labelled data (
 from .serve import register as _register_service  # noqa: E402
 
 _register_service(app)  # serve, worker, db, admin
+from .batch import register as _register_batch  # noqa: E402
+
+_register_batch(app)  # batch
 
 
 def _version(value: bool) -> None:
