@@ -182,7 +182,11 @@ def run_service(files: list[Path], env: dict[str, str], workers: int, clients: i
                         if not (announced or poll):
                             continue
                         t = time.perf_counter()
-                        r = c.get(f"/v1/scans/{sid}")
+                        try:
+                            r = c.get(f"/v1/scans/{sid}")
+                        except httpx.TransportError:  # a pooled connection closed under us: GET again
+                            t = time.perf_counter()
+                            r = c.get(f"/v1/scans/{sid}")
                         dt = time.perf_counter() - t
                         with lock:
                             get_lat.append(dt)

@@ -66,7 +66,10 @@ def serve(
     console.print(f"synthwatch API on http://{escape(host)}:{port} (docs at /docs), {workers} worker(s), "
                   f"database {escape(app.state.core.db.display_url)}", highlight=False)
     config = uvicorn.Config(app, host=host, port=port, log_level=log_level.lower(), access_log=access_log,
-                            lifespan="on", timeout_graceful_shutdown=30)
+                            lifespan="on", timeout_graceful_shutdown=30,
+                            # longer than clients' and proxies' idle timeouts, so that a client never
+                            # sends on a connection the server is closing at that moment
+                            timeout_keep_alive=75)
     server = _make_server(config)
     sup.start()
     try:
