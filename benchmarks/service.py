@@ -9,7 +9,7 @@
    file over HTTP (``POST /v1/scans``, multipart, with a ``callback_url`` on 127.0.0.1):
    items/s from the first POST to the last finished scan (its webhook), p50/p95 latency of POST and
    GET as the clients saw them (each client GETs a scan once its signed webhook arrives, and polls
-   every 5 s as a fallback), peak RSS (VmHWM) of the API process, of each worker and of the workers'
+   every 30 s as a fallback), peak RSS (VmHWM) of the API process, of each worker and of the workers'
    sandboxed decoder processes.
 
 Models come from $SYNTHWATCH_HOME/models (``synthwatch models setup``); everything else lives in a
@@ -40,7 +40,7 @@ from synthwatch import samples
 from synthwatch.config import get_settings
 
 #: fallback poll interval of a client whose webhook has not arrived
-POLL_S = 5.0
+POLL_S = 30.0
 
 
 def generate(folder: Path, n_images: int, n_audio: int, n_videos: int) -> list[Path]:
@@ -268,9 +268,12 @@ def main() -> None:
         files = generate(tmp / "media", args.images, args.audio, args.videos)
         print(f"generated {len(files)} files in {time.perf_counter() - t:.1f} s "
               f"({args.images} images, {args.audio} audio clips, {args.videos} videos)", flush=True)
+        load0 = os.getloadavg()[0]
         cli_wall, cli_n, cli_peak = run_cli(tmp / "media", env)
+        load1 = os.getloadavg()[0]
         print(f"synthwatch scan: {cli_n} items in {cli_wall:.1f} s", flush=True)
         svc = run_service(files, env, args.workers, args.clients)
+        load2 = os.getloadavg()[0]
         cli_rate = cli_n / cli_wall
         svc_rate = svc["items"] / svc["wall_s"]
         rows = [
@@ -287,6 +290,8 @@ def main() -> None:
             ("peak RSS: one worker (max) / all workers", f"{svc['worker_peak_mb']:.0f} / {svc['workers_total_peak_mb']:.0f} MB"),
             ("peak RSS: a worker's sandboxed decoder (max)", f"{svc['sandbox_peak_mb']:.0f} MB"),
             ("failed scans / errors", f"{int(svc['errors'])}"),
+            ("1-min load average: start / after CLI / after service",
+             f"{load0:.1f} / {load1:.1f} / {load2:.1f}  (on {os.cpu_count()} cores: other work competes when > cores)"),
         ]
         width = max(len(r[0]) for r in rows)
         print()
