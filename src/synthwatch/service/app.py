@@ -25,14 +25,15 @@ from .db import Database
 from .metrics import make_registry
 from .problems import install_handlers
 from .ratelimit import RateLimiter
-from .routes import health, media, scans, tenant, webhooks
+from .routes import audit, cases, health, media, reports, scans, tenant, webhooks
 from .settings import ServiceSettings
 
 __all__ = ["create_app", "ROUTERS"]
 
 log = logging.getLogger("synthwatch.service")
 
-ROUTERS = [health.router, scans.router, media.router, tenant.router, webhooks.router]
+ROUTERS = [health.router, scans.router, media.router, tenant.router, webhooks.router,
+           cases.router, reports.router, audit.router]  # review queue, complaints, audit log (issue 14)
 
 
 class _Observe:
@@ -132,5 +133,9 @@ def create_app(settings: ServiceSettings | None = None, *, core_settings: Settin
     install_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
+    from . import console  # the reviewers' console at /console (issue 14)
+
+    app.include_router(console.router)
+    console.install(app)
     app.add_middleware(_Observe, histogram=histogram)
     return app

@@ -40,6 +40,18 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "keys:manage": frozenset({Role.ADMIN}),
     "webhooks:read": frozenset({Role.AUDITOR, Role.ADMIN}),
     "webhooks:manage": frozenset({Role.ADMIN}),
+    # review queue, user reports, audit log (issue 14)
+    "cases:read": frozenset({Role.REVIEWER, Role.AUDITOR, Role.ADMIN}),
+    "cases:decide": frozenset({Role.REVIEWER, Role.ADMIN}),
+    "cases:hold": frozenset({Role.ADMIN}),
+    "reports:create": frozenset({Role.UPLOADER, Role.REVIEWER, Role.ADMIN}),
+    "reports:status": frozenset({Role.UPLOADER, Role.REVIEWER, Role.AUDITOR, Role.ADMIN}),
+    "policy:read": frozenset({Role.REVIEWER, Role.AUDITOR, Role.ADMIN}),
+    "policy:write": frozenset({Role.ADMIN}),
+    "audit:read": frozenset({Role.AUDITOR, Role.ADMIN}),
+    "audit:export": frozenset({Role.AUDITOR, Role.ADMIN}),
+    "audit:checkpoint": frozenset({Role.AUDITOR, Role.ADMIN}),
+    "console:login": frozenset({Role.REVIEWER, Role.AUDITOR, Role.ADMIN}),
 }
 
 

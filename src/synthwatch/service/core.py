@@ -111,6 +111,10 @@ class ServiceCore:
         self.db = db or Database(self.settings.db_url)
         self.stores = Stores.over(self.db)
         self.blobs = BlobStore(self.settings.media_dir)
+        # every event is audited; cases open by policy (issue 14)
+        from .audit import install as _install_audit
+
+        _install_audit(self)
         self._fp_lock = threading.Lock()
         self._fp_cache: dict[tuple[str, ...], tuple[list[str], str]] = {}
 

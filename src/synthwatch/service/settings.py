@@ -55,6 +55,18 @@ class ServiceOptions(BaseModel):
     webhook_poll_interval_s: float = Field(default=0.5, gt=0)
     #: readiness fails when a model of the default detectors is missing (not only when one is corrupt)
     require_models: bool = False
+    # review queue, audit log, console (issue 14; docs/review.md)
+    case_retention_days: float = Field(default=183.0, gt=0, description="media a case refers to is kept at least "
+                                       "this long (unless purged with the case)")
+    audit_checkpoint_interval_s: float = Field(default=300.0, gt=0, description="a signed checkpoint of every audit "
+                                               "chain that moved, this often (workers)")
+    audit_retention_floor_days: float = Field(default=183.0, ge=183.0, description="audit entries and closed cases "
+                                              "younger than this cannot be purged (at least six months)")
+    console_session_idle_s: float = Field(default=3600.0, gt=0, description="a console session ends after this "
+                                          "long without a request")
+    console_session_max_s: float = Field(default=12 * 3600.0, gt=0, description="and after this long in any case")
+    console_secure_cookie: bool | None = Field(default=None, description="mark the console cookie Secure (None: "
+                                               "when the request came over https)")
 
     @field_validator("fetch_allow")
     @classmethod

@@ -39,7 +39,10 @@ from ..webhooks import Dispatcher
 from .maintenance import purge_expired
 from .scan_job import finish_abandoned, run_scan_job
 
-__all__ = ["Worker", "main"]
+__all__ = ["Worker", "main", "JOB_KINDS"]
+
+#: the job kinds a worker runs: scans, and the review queue's label action (issue 14)
+JOB_KINDS = ("scan", "case_label")
 
 log = logging.getLogger("synthwatch.service.worker")
 
@@ -59,6 +62,7 @@ class Worker:
         self._webhooks = webhooks
         self._last_sweep = 0.0
         self._last_purge = 0.0
+        self._last_review = 0.0
 
     # ------------------------------------------------------------------ scanners
     def scanner_for(self, names: list[str]) -> Scanner:
@@ -99,11 +103,16 @@ class Worker:
         if force or at - self._last_purge > self.opts.purge_interval_s:
             self._last_purge = at
             purge_expired(self.core)
+        if force or at - self._last_review > min(30.0, self.opts.audit_checkpoint_interval_s / 2):
+            self._last_review = at
+            from ..review.maintenance import tick  # audit checkpoints, overdue cases, appeal windows
+
+            tick(self.core)
 
     def run_once(self) -> bool:
         """Lease and run one job in this thread (tests use this). Returns False when none was ready."""
         self.sweep()
-        job = self.core.stores.jobs.lease(self.id, self.opts.lease_s, kinds=["scan"])
+        job = self.core.stores.jobs.lease(self.id, self.opts.lease_s, kinds=JOB_KINDS)
         if job is None:
             return False
         self._run(job)
@@ -112,7 +121,12 @@ class Worker:
     def _run(self, job: Job) -> None:
         self.current = job
         try:
-            run_scan_job(self.core, job, self.id, self.scanner_for)
+            if job.kind == "case_label":
+                from ..review.label_job import run_label_job
+
+                run_label_job(self.core, job, self.id)
+            else:
+                run_scan_job(self.core, job, self.id, self.scanner_for)
         except Exception as exc:  # noqa: BLE001 - a job that raises is retried, then failed; the worker goes on
             log.exception("job %s raised", job.id)
             message = f"{type(exc).__name__}: {exc}"
@@ -175,7 +189,7 @@ class Worker:
             while not self.stopping.is_set():
                 try:
                     self.sweep()
-                    job = self.core.stores.jobs.lease(self.id, self.opts.lease_s, kinds=["scan"])
+                    job = self.core.stores.jobs.lease(self.id, self.opts.lease_s, kinds=JOB_KINDS)
                 except Exception:  # noqa: BLE001 - database unreachable: wait and retry
                     log.warning("cannot lease a job", exc_info=True)
                     self.stopping.wait(2.0)

@@ -172,3 +172,6 @@ counters = sa.Table(
     sa.Column("labels", sa.String(200), primary_key=True),
     sa.Column("value", sa.Double, nullable=False),
 )
+
+# the review queue's, audit log's and console's tables, on the same metadata (issue 14)
+from . import review_tables as _review_tables  # noqa: E402,F401
