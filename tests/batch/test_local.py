@@ -60,6 +60,7 @@ def test_batch_local_rows_equal_scan_jsonl(batch_media: MediaSet, tmp_path: Path
         assert r["kind"] in ("image", "audio", "video") and r["error_code"] is None
         assert r["detector_versions"] == {d: "1" for d in DEBUG}
         assert r["engine"] == "local" and r["worker"] and r["worker_peak_rss_mb"] > 0 and r["node"] is None
+        assert r["cpu_s"] is not None and r["cpu_s"] >= 0 and r["elapsed_s"] > 0
         doc = json.loads(r["report"])
         assert Report.from_dict(doc).to_dict() == doc  # the full report, as scan --json writes it
         assert doc["verdict"]["label"] == r["verdict"] and doc["media"]["sha256"] == r["sha256"]
@@ -69,6 +70,7 @@ def test_batch_local_rows_equal_scan_jsonl(batch_media: MediaSet, tmp_path: Path
         assert r["verdict"] == "not_applicable" and r["score"] is None and r["error_message"]
         # a file the scan cannot read is still identified by its bytes
         assert r["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert sum(rows[str(p)]["cpu_s"] for p in batch_media.good) > 0
     # the dataset is plain Parquet with the published schema
     table = pq.read_table(out)
     assert table.schema.remove_metadata().equals(RESULT_SCHEMA.remove_metadata())

@@ -39,7 +39,8 @@ from ..types import Report
 from .results import report_json
 from .settings import BatchOptions
 
-__all__ = ["ScanConfig", "ItemScanner", "detector_versions", "config_fingerprint", "error_row", "worker_threads"]
+__all__ = ["ScanConfig", "ItemScanner", "detector_versions", "config_fingerprint", "error_row", "worker_threads",
+           "process_cpu_s"]
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +95,38 @@ class ScanConfig:
         return BatchOptions.model_validate(self.options)
 
 
+_CLK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _children(pid: int) -> list[int]:
+    out: list[int] = []
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{tid}/children") as fh:
+                out.extend(int(x) for x in fh.read().split())
+    except OSError:
+        return out
+    return out
+
+
+def _proc_cpu_s(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _CLK  # utime, stime
+
+
+def process_cpu_s() -> float | None:
+    """CPU seconds used so far by this process, its finished children and its live child processes
+    (the sandboxed decoders and provenance workers); None where /proc is not available."""
+    if not os.path.isdir("/proc/self/task"):
+        return None
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system + sum(_proc_cpu_s(c) for c in _children(os.getpid()))
+
+
 def _peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1)  # Linux: KiB
 
@@ -108,7 +141,7 @@ def error_row(item: Mapping[str, Any], code: str, message: str, *, versions: Map
     """A result row for an item that has no report (``message`` is cut at 2000 characters)."""
     return {**_item_fields(item), "verdict": "not_applicable", "score": None, "detector_scores": {},
             "detector_versions": dict(versions), "config_fp": fingerprint, "error_code": code,
-            "error_message": message[:2000], "report": None, "scanned_at": _now(), "elapsed_s": elapsed_s,
+            "error_message": message[:2000], "report": None, "scanned_at": _now(), "elapsed_s": elapsed_s, "cpu_s": None,
             "engine": engine, "worker": worker, "node": node, "worker_peak_rss_mb": None, "run_id": run_id,
             "synthwatch_version": __version__}
 
@@ -149,12 +182,15 @@ class ItemScanner:
     # ------------------------------------------------------------------ one item
     def scan(self, item: Mapping[str, Any]) -> dict[str, Any]:
         t0 = time.perf_counter()
+        cpu0 = process_cpu_s()
         try:
             row = self._scan_url(item) if item.get("source_type") == "url" else self._scan_file(item)
         except Exception as exc:  # noqa: BLE001 - one item's failure is that item's row, never the run's
             log.exception("batch item %r failed", item.get("key"))
             row = self._error(item, "internal_error", f"{type(exc).__name__}: {exc}")
         row["elapsed_s"] = time.perf_counter() - t0
+        cpu1 = process_cpu_s()
+        row["cpu_s"] = round(cpu1 - cpu0, 3) if cpu0 is not None and cpu1 is not None else None
         return row
 
     def _error(self, item: Mapping[str, Any], code: str, message: str) -> dict[str, Any]:

@@ -66,6 +66,9 @@ RESULT_SCHEMA = pa.schema(
         pa.field("report", pa.string()),  # the synthwatch.report/1 document, as `scan --json` writes it
         pa.field("scanned_at", pa.timestamp("us", tz="UTC"), nullable=False),
         pa.field("elapsed_s", pa.float64()),  # fetch + scan of this item in its worker
+        # CPU seconds of the worker process and its children (decoders) meanwhile; exact when the
+        # worker scans one item at a time (a Ray actor, the local engine with one thread)
+        pa.field("cpu_s", pa.float64()),
         pa.field("engine", pa.string(), nullable=False),  # local | ray
         pa.field("worker", pa.string()),  # host:pid of the process that scanned it
         pa.field("node", pa.string()),  # the Ray node it ran on (null for the local engine)

@@ -8,9 +8,7 @@ The scan itself (detectors, limits, sampling, ``threads``) is configured by
 
 from __future__ import annotations
 
-import ipaddress
-
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["BatchOptions", "BatchSettings", "get_batch_options"]
@@ -46,12 +44,13 @@ class BatchOptions(BaseModel):
     @field_validator("fetch_allow")
     @classmethod
     def _check_allow(cls, value: list[str]) -> list[str]:
-        for entry in value:
-            try:
-                ipaddress.ip_network(entry, strict=False)
-            except ValueError:
-                if not entry or "/" in entry or " " in entry:
-                    raise ValueError(f"fetch_allow entry {entry!r} is neither a network nor a host name") from None
+        """The service's rule for allow-list entries (a network, or a host name)."""
+        from ..service.settings import ServiceOptions
+
+        try:
+            ServiceOptions(fetch_allow=value)
+        except ValidationError as exc:
+            raise ValueError("; ".join(str(e.get("ctx", {}).get("error", e["msg"])) for e in exc.errors())) from None
         return value
 
 

@@ -94,16 +94,13 @@ def scan(
     from ..render.tables import error_line, scan_table
     from ..render.text import printable, write_json, write_jsonl
     from ..render.timeline import ThumbnailCollector, draw_timeline
+    from ._scanopts import with_scan_options
 
     try:
         settings = get_settings(**({"home": home} if home else {}))
-        lim = settings.limits.model_copy(update={k: v for k, v in {
-            "max_bytes": max_bytes, "max_duration_s": max_duration, "max_pixels": max_pixels,
-            "max_frames": max_frames, "scan_timeout_s": timeout}.items() if v is not None})
-        samp = settings.sampling.model_copy(update={"keyframes_only": keyframes_only, **({"fps": fps} if fps else {}),
-                                                    **({"frame_token_merging": 0} if exact_frames else {})})
-        settings = settings.model_copy(update={"limits": type(lim).model_validate(lim.model_dump()),
-                                               "sampling": type(samp).model_validate(samp.model_dump())})
+        settings = with_scan_options(settings, max_bytes=max_bytes, max_duration=max_duration, max_pixels=max_pixels,
+                                     max_frames=max_frames, timeout=timeout, fps=fps, keyframes_only=keyframes_only,
+                                     exact_frames=exact_frames)
         names = [d.strip() for d in detectors.split(",") if d.strip()] if detectors else None
         files = expand_inputs(paths)
         if not files:

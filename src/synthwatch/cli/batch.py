@@ -96,6 +96,7 @@ def batch(
     from ..batch import get_batch_options, run_batch
     from ..config import get_settings
     from ..render.text import printable, write_json
+    from ._scanopts import with_scan_options
 
     try:
         if engine not in ("local", "ray"):
@@ -103,13 +104,9 @@ def batch(
         if address is not None and engine != "ray":
             raise ConfigError("--address needs --engine ray")
         settings = get_settings(**({"home": home} if home else {}))
-        lim = settings.limits.model_copy(update={k: v for k, v in {
-            "max_bytes": max_bytes, "max_duration_s": max_duration, "max_pixels": max_pixels,
-            "max_frames": max_frames, "scan_timeout_s": timeout}.items() if v is not None})
-        samp = settings.sampling.model_copy(update={"keyframes_only": keyframes_only, **({"fps": fps} if fps else {}),
-                                                    **({"frame_token_merging": 0} if exact_frames else {})})
-        settings = settings.model_copy(update={"limits": type(lim).model_validate(lim.model_dump()),
-                                               "sampling": type(samp).model_validate(samp.model_dump())})
+        settings = with_scan_options(settings, max_bytes=max_bytes, max_duration=max_duration, max_pixels=max_pixels,
+                                     max_frames=max_frames, timeout=timeout, fps=fps, keyframes_only=keyframes_only,
+                                     exact_frames=exact_frames)
         lo, hi = _actors(actors)
         options = get_batch_options(threads=threads, min_actors=lo, max_actors=hi, cpus_per_actor=cpus_per_actor,
                                     memory_per_actor_mb=memory_per_actor, batch_size=batch_size)
