@@ -18,8 +18,13 @@
     │   ├── ModelDownloadError      a pull failed (network, HTTP status, refused URL)
     │   ├── ModelConversionError    a checkpoint could not be converted to ONNX
     │   └── ModelLoadError          ONNX Runtime refused the file
-    └── DetectorError               a detector failed on valid input
-        └── UnknownDetector         no detector registered under that name
+    ├── DetectorError               a detector failed on valid input
+    │   └── UnknownDetector         no detector registered under that name
+    └── StreamError                 a live audio stream broke its protocol (has a WebSocket close code)
+        ├── StreamFormatError       wrong or unsupported format, malformed message or payload
+        ├── StreamFrameTooLarge     one frame longer than the protocol allows
+        ├── StreamFlood             audio faster than real time, or too many messages
+        └── StreamOverloaded        the monitor holds as many streams as it may
 
 Third-party exceptions are translated at the boundary with ``raise ... from exc``.
 The CLI maps this tree to exit codes in :mod:`synthwatch.cli` and nowhere else.
@@ -46,6 +51,11 @@ __all__ = [
     "ModelLoadError",
     "DetectorError",
     "UnknownDetector",
+    "StreamError",
+    "StreamFormatError",
+    "StreamFrameTooLarge",
+    "StreamFlood",
+    "StreamOverloaded",
 ]
 
 
@@ -146,3 +156,36 @@ class DetectorError(SynthwatchError):
 
 class UnknownDetector(DetectorError):
     code = "unknown_detector"
+
+
+class StreamError(SynthwatchError):
+    """A live audio stream broke its protocol. ``close_code`` is the WebSocket close code (RFC 6455
+    section 7.4) a transport ends the connection with."""
+
+    code = "stream_error"
+    close_code = 1008
+
+
+class StreamFormatError(StreamError):
+    code = "stream_format"
+    close_code = 1007  # the payload is inconsistent with the declared format
+
+    def __init__(self, message: str, *, close_code: int | None = None) -> None:
+        super().__init__(message)
+        if close_code is not None:
+            self.close_code = close_code
+
+
+class StreamFrameTooLarge(StreamError):
+    code = "stream_frame_too_large"
+    close_code = 1009
+
+
+class StreamFlood(StreamError):
+    code = "stream_flood"
+    close_code = 1008
+
+
+class StreamOverloaded(StreamError):
+    code = "stream_overloaded"
+    close_code = 1013  # try again later

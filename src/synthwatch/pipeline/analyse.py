@@ -245,15 +245,21 @@ class AudioScorer:
         self.failed: dict[str, DetectorError] = {}  # detector -> its first error (it is not called again)
 
     def score(self, windows: Sequence[AudioWindow]) -> list[WindowScore]:
-        """Gate and score ``windows`` (any number; batched for the detectors)."""
-        speech: list[tuple[AudioWindow, float | None]] = []
-        silent: list[tuple[AudioWindow, float | None]] = []
-        for w in windows:
-            if w.silent:  # no audible sound (the decoder measured its peak): no model needs to see it
-                silent.append((w, 0.0))
-                continue
-            ratio = float(self.kit.vad.speech_ratio(w.samples)) if self.use_vad else None
-            (speech if ratio is None or ratio >= SPEECH_RATIO_MIN else silent).append((w, ratio))
+        """Gate and score ``windows`` (any number, of one stream or of many; batched for the models):
+        one result per window, in the order given."""
+        windows = list(windows)
+        ratios: list[float | None] = [0.0] * len(windows)  # silent: no audible sound, no model sees it
+        audible = [i for i, w in enumerate(windows) if not w.silent]
+        if audible and self.use_vad:
+            # the voice-activity model sees the audible windows together (one batch per window
+            # length; the same ratios as one window at a time)
+            measured = self.kit.vad.speech_ratios([windows[i].samples for i in audible])
+            for i, r in zip(audible, measured, strict=True):
+                ratios[i] = float(r)
+        else:
+            for i in audible:
+                ratios[i] = None
+        speech = [i for i in audible if ratios[i] is None or ratios[i] >= SPEECH_RATIO_MIN]  # type: ignore[operator]
         per_det: dict[str, np.ndarray] = {}
         errors: dict[str, str] = {}
         for slot in self.slots:
@@ -261,15 +267,20 @@ class AudioScorer:
                 continue
             try:
                 per_det[slot.name] = np.concatenate([
-                    _score_items(slot, [w.samples for w, _ in speech[i:i + AUDIO_BATCH]], self.timing)
-                    for i in range(0, len(speech), AUDIO_BATCH)])
+                    _score_items(slot, [windows[i].samples for i in speech[k:k + AUDIO_BATCH]], self.timing)
+                    for k in range(0, len(speech), AUDIO_BATCH)])
             except DetectorError as exc:
                 self.failed[slot.name] = exc
                 errors[slot.name] = str(exc)
-        out = [WindowScore(w.start_s, w.end_s, True, r, {n: float(s[k]) for n, s in per_det.items()}, dict(errors))
-               for k, (w, r) in enumerate(speech)]
-        out += [WindowScore(w.start_s, w.end_s, False, r, {}) for w, r in silent]
-        out.sort(key=lambda ws: ws.start_s)
+        position = {i: k for k, i in enumerate(speech)}
+        out: list[WindowScore] = []
+        for i, w in enumerate(windows):
+            k = position.get(i)
+            if k is None:
+                out.append(WindowScore(w.start_s, w.end_s, False, ratios[i], {}))
+            else:
+                out.append(WindowScore(w.start_s, w.end_s, True, ratios[i],
+                                       {n: float(sc[k]) for n, sc in per_det.items()}, dict(errors)))
         return out
 
 
@@ -491,6 +502,23 @@ class Analysis:
             reason = "no audio could be decoded" if self.n_windows == 0 else "no speech found (voice activity detector)"
             for s in voice:
                 self.na.setdefault(s.name, reason)
+
+    def add_window_scores(self, scored: Iterable[WindowScore]) -> None:
+        """Audio windows that an :class:`AudioScorer` already gated and scored (a live stream's
+        windows, told again as the evidence of one item): recorded exactly as :meth:`add_audio`
+        records the windows it scores, without running any model again."""
+        voice = {s.name for s in self._live("audio")}
+        for ws in scored:
+            self.n_windows += 1
+            if ws.speech:
+                self.n_speech_windows += 1
+            with self._lock:
+                for name, sc in ws.scores.items():
+                    if name in voice:
+                        self.segments[name].append(Segment(ws.start_s, ws.end_s, sc, name, "audio"))
+        if self.n_speech_windows == 0:
+            for name in voice:
+                self.na.setdefault(name, "no speech found (voice activity detector)")
 
     # ------------------------------------------------------------------ results
     def finish(self) -> Evidence:

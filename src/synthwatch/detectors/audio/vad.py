@@ -8,7 +8,10 @@ The model is run the way silero-vad's own ``OnnxWrapper`` runs it: the waveform 
 consecutive 512-sample chunks at 16 kHz (256 at 8 kHz; the last chunk zero-padded), each chunk is
 prefixed with the last 64 samples (32 at 8 kHz) of the previous model input (zeros for the first
 chunk), and the recurrent ``state`` [2, 1, 128] is carried from chunk to chunk. One speech
-probability per chunk (32 ms). :meth:`SileroVAD.speech_spans` groups them with the same hysteresis
+probability per chunk (32 ms). Several waveforms of one length run together as one batch
+(:meth:`SileroVAD.speech_ratios`: each row keeps its own context and state, so the probabilities
+are exactly those of one waveform at a time, for about a third of the CPU time: the per-chunk call
+overhead is paid once per batch). :meth:`SileroVAD.speech_spans` groups them with the same hysteresis
 as silero-vad's ``get_speech_timestamps`` (speech starts at ``p >= threshold`` and ends after
 ``min_silence_s`` below ``threshold - 0.15``), then drops spans shorter than ``min_speech_s`` and
 pads the rest by ``pad_s``.
@@ -17,6 +20,7 @@ pads the rest by ``pad_s``.
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -87,27 +91,31 @@ class SileroVAD:
 
     def speech_prob(self, waveform: np.ndarray, sample_rate: int = 16_000) -> np.ndarray:
         """Speech probability per consecutive 32 ms chunk: float32 ``[ceil(len / 512)]`` at 16 kHz."""
+        return self._probs(self._as_waveform(waveform)[None, :], sample_rate)[0]
+
+    def _probs(self, batch: np.ndarray, sample_rate: int) -> np.ndarray:
+        """Probabilities ``[B, n_chunks]`` of ``B`` waveforms of one length (rows are independent)."""
         if self._session is None:
             raise DetectorError("SileroVAD: call load() first")
         self.chunk_seconds(sample_rate)  # validates the rate
-        x = self._as_waveform(waveform)
         chunk, ctx = _CHUNK[sample_rate], _CONTEXT[sample_rate]
-        n_chunks = -(-x.size // chunk)
+        rows, length = batch.shape
+        n_chunks = -(-length // chunk)
         if n_chunks == 0:
-            return np.zeros((0,), dtype=np.float32)
-        padded = np.zeros(n_chunks * chunk, dtype=np.float32)
-        padded[:x.size] = x
+            return np.zeros((rows, 0), dtype=np.float32)
+        padded = np.zeros((rows, n_chunks * chunk), dtype=np.float32)
+        padded[:, :length] = batch
         sr = np.array(sample_rate, dtype=np.int64)
-        state = np.zeros(_STATE_SHAPE, dtype=np.float32)
-        frame = np.zeros((1, ctx + chunk), dtype=np.float32)  # [context | chunk]
-        probs = np.empty(n_chunks, dtype=np.float32)
+        state = np.zeros((_STATE_SHAPE[0], rows, _STATE_SHAPE[2]), dtype=np.float32)
+        frame = np.zeros((rows, ctx + chunk), dtype=np.float32)  # [context | chunk] per row
+        probs = np.empty((rows, n_chunks), dtype=np.float32)
         run = self._session.run
         try:
             for i in range(n_chunks):
-                frame[0, ctx:] = padded[i * chunk:(i + 1) * chunk]
+                frame[:, ctx:] = padded[:, i * chunk:(i + 1) * chunk]
                 out, state = run(None, {"input": frame, "state": state, "sr": sr})
-                probs[i] = out.reshape(-1)[0]
-                frame[0, :ctx] = frame[0, -ctx:]  # the next chunk's context
+                probs[:, i] = out.reshape(rows, -1)[:, 0]
+                frame[:, :ctx] = frame[:, -ctx:]  # the next chunk's context
         except Exception as exc:  # onnxruntime raises its own untyped errors
             raise DetectorError(f"Silero VAD failed: {exc}") from exc
         return probs
@@ -117,6 +125,25 @@ class SileroVAD:
         empty waveform)."""
         p = self.speech_prob(waveform, sample_rate)
         return float(np.mean(p >= threshold)) if p.size else 0.0
+
+    def speech_ratios(self, waveforms: Sequence[np.ndarray], sample_rate: int = 16_000,
+                      threshold: float = 0.5, *, batch: int = 64) -> list[float]:
+        """:meth:`speech_ratio` of each waveform, the same numbers, computed together: waveforms of
+        one length run through the model as one batch (at most ``batch`` rows a call)."""
+        xs = [self._as_waveform(w) for w in waveforms]
+        out = [0.0] * len(xs)
+        by_length: dict[int, list[int]] = {}
+        for i, x in enumerate(xs):
+            by_length.setdefault(x.size, []).append(i)
+        for length, idx in by_length.items():
+            if length == 0:
+                continue
+            for k in range(0, len(idx), batch):
+                part = idx[k:k + batch]
+                probs = self._probs(np.stack([xs[i] for i in part]), sample_rate)
+                for row, i in enumerate(part):
+                    out[i] = float(np.mean(probs[row] >= threshold))
+        return out
 
     def speech_spans(self, waveform: np.ndarray, threshold: float = 0.5, min_speech_s: float = 0.25,
                      *, sample_rate: int = 16_000, min_silence_s: float = 0.1,
