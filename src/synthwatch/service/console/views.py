@@ -65,8 +65,8 @@ def _duration(seconds: float | None) -> str:
     if s < 3600:
         return f"{sign}{s / 60:.0f} min"
     if s < 86400:
-        return f"{sign}{s // 3600:.0f} h {(s % 3600) / 60:.0f} min"
-    return f"{sign}{s // 86400:.0f} d {(s % 86400) / 3600:.0f} h"
+        return f"{sign}{int(s // 3600)} h {int(s % 3600 // 60)} min"
+    return f"{sign}{int(s // 86400)} d {int(s % 86400 // 3600)} h"
 
 
 def _score(v: Any) -> str:
@@ -471,7 +471,7 @@ async def audit_checkpoint(request: Request, core: CoreDep, user: User) -> Respo
 def _bars(data: dict[str, int | float], width: int = 420, bar: int = 18) -> dict[str, Any]:
     """Horizontal bars as numbers for an inline SVG (labels are ours or escaped by the template)."""
     peak = max([float(v) for v in data.values()] or [1.0]) or 1.0
-    rows = [{"label": k, "value": v, "y": i * (bar + 6), "w": max(1.0, (width - 170) * float(v) / peak)}
+    rows = [{"label": k, "value": v, "y": i * (bar + 6), "w": max(1.0, (width - 215) * float(v) / peak)}
             for i, (k, v) in enumerate(data.items())]
     return {"rows": rows, "height": max(bar, len(rows) * (bar + 6)), "width": width, "bar": bar}
 
