@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from .config import Limits, Sampling, Settings
 from .errors import ScanTimeout
@@ -25,6 +26,8 @@ class ScanContext:
     sampling: Sampling
     deadline: float | None = None
     started: float = field(default_factory=time.monotonic)
+    #: the file's type as read once from its bytes (``synthwatch.media.sniff.Sniffed``), set once known
+    sniffed: Any = None
 
     @classmethod
     def start(cls, settings: Settings, *, limits: Limits | None = None,

@@ -33,13 +33,16 @@ PathLike = str | os.PathLike[str]
 MIN_LAST_WINDOW_S = 0.5
 
 
-def _prepare(path: PathLike, limits: Limits | None) -> tuple[Path, Sniffed, Limits]:
+def _prepare(path: PathLike, limits: Limits | None, sniffed: Sniffed | None = None) -> tuple[Path, Sniffed, Limits]:
+    """The checked path, its type and the limits. ``sniffed``: the type the caller already read from
+    the file's bytes (a scan sniffs and probes each file once); the size and file checks always run."""
     limits = limits or Limits()
     p, _ = check_file(path, limits)
-    return p, sniff(p), limits
+    return p, sniffed if sniffed is not None else sniff(p), limits
 
 
-def load_image(path: PathLike, limits: Limits | None = None, *, deadline: float | None = None) -> np.ndarray:
+def load_image(path: PathLike, limits: Limits | None = None, *, deadline: float | None = None,
+               sniffed: Sniffed | None = None) -> np.ndarray:
     """Decode an image to uint8 RGB ``[H, W, 3]``.
 
     EXIF orientation is applied; an animated GIF / WebP gives its first frame; alpha is
@@ -50,7 +53,7 @@ def load_image(path: PathLike, limits: Limits | None = None, *, deadline: float 
     :class:`~synthwatch.errors.DecodeResourceError` before decoding. Float or 16-bit pixels that
     are NaN or infinite are :class:`~synthwatch.errors.CorruptMedia`.
     """
-    p, sniffed, limits = _prepare(path, limits)
+    p, sniffed, limits = _prepare(path, limits, sniffed)
     if sniffed.kind is not MediaKind.IMAGE:
         raise UnsupportedMedia(f"{sniffed.format} is {sniffed.kind.value}, not an image")
     arr = sandbox.call(
@@ -71,6 +74,7 @@ def iter_frames(
     keyframes_only: bool = False,
     *,
     deadline: float | None = None,
+    sniffed: Sniffed | None = None,
 ) -> Iterator[Frame]:
     """Stream sampled frames of a video as :class:`Frame` (``t_s``, uint8 RGB ``image``).
 
@@ -88,7 +92,7 @@ def iter_frames(
     """
     if not fps > 0:
         raise ValueError("fps must be positive")
-    p, sniffed, limits = _prepare(path, limits)
+    p, sniffed, limits = _prepare(path, limits, sniffed)
     if sniffed.kind is MediaKind.IMAGE:
         raise UnsupportedMedia(f"{sniffed.format} is an image, not a video; use load_image()")
     if sniffed.kind is MediaKind.AUDIO:
@@ -121,6 +125,7 @@ def iter_audio(
     hop_s: float = 4.0,
     *,
     deadline: float | None = None,
+    sniffed: Sniffed | None = None,
 ) -> Iterator[AudioWindow]:
     """Stream :class:`AudioWindow` s of float32 mono audio resampled to ``sample_rate``.
 
@@ -137,14 +142,15 @@ def iter_audio(
     """
     if not (window_s > 0 and hop_s > 0 and sample_rate > 0):
         raise ValueError("sample_rate, window_s and hop_s must be positive")
-    kwargs, limits = _audio_job(path, limits, sample_rate)
+    kwargs, limits = _audio_job(path, limits, sample_rate, sniffed)
     kwargs.update(window_s=float(window_s), hop_s=float(hop_s), min_last_s=MIN_LAST_WINDOW_S)
     return _windows(kwargs, limits, int(sample_rate), max(1, int(round(window_s * sample_rate))), deadline)
 
 
-def _audio_job(path: PathLike, limits: Limits | None, sample_rate: int) -> tuple[dict[str, object], Limits]:
+def _audio_job(path: PathLike, limits: Limits | None, sample_rate: int,
+               sniffed: Sniffed | None = None) -> tuple[dict[str, object], Limits]:
     """The sandbox arguments every audio decode shares; images are refused (they have no audio)."""
-    p, sniffed, limits = _prepare(path, limits)
+    p, sniffed, limits = _prepare(path, limits, sniffed)
     if sniffed.kind is MediaKind.IMAGE:
         raise UnsupportedMedia(f"{sniffed.format} is an image; it has no audio")
     return {"path": str(p), "demuxer": demuxer_for(sniffed.format), "limits": sandbox.limits_payload(limits),
@@ -166,7 +172,7 @@ def _windows(kwargs: dict[str, object], limits: Limits, sample_rate: int, win: i
 
 
 def read_audio(path: PathLike, limits: Limits | None = None, sample_rate: int = 16_000, *,
-               deadline: float | None = None) -> np.ndarray:
+               deadline: float | None = None, sniffed: Sniffed | None = None) -> np.ndarray:
     """Decode a whole (short) audio track to float32 mono at ``sample_rate``.
 
     Bounded by ``limits.max_duration_s`` (declared duration first, then decoded samples). A video
@@ -174,7 +180,7 @@ def read_audio(path: PathLike, limits: Limits | None = None, sample_rate: int = 
     """
     if not sample_rate > 0:
         raise ValueError("sample_rate must be positive")
-    kwargs, limits = _audio_job(path, limits, sample_rate)
+    kwargs, limits = _audio_job(path, limits, sample_rate, sniffed)
     blocks = list(sandbox.stream("audio_chunks", kwargs, timeout_s=limits.decode_timeout_s,
                                  memory_mb=limits.decode_memory_mb, what="decoding the audio", deadline=deadline))
     if not blocks:

@@ -11,7 +11,7 @@ from synthwatch._hashing import sha256_file
 from synthwatch.config import Limits
 from synthwatch.errors import CorruptMedia, DecodeTimeout
 from synthwatch.media import sandbox
-from synthwatch.media.sniff import FORMATS, demuxer_for, pillow_format_for, sniff
+from synthwatch.media.sniff import FORMATS, Sniffed, demuxer_for, pillow_format_for, sniff
 from synthwatch.media.source import check_file
 from synthwatch.types import MediaInfo, MediaKind
 
@@ -41,7 +41,8 @@ def _sha256(path: str | os.PathLike[str], deadline: float | None) -> str:
     return h.hexdigest()
 
 
-def probe(path: str | os.PathLike[str], limits: Limits | None = None, *, deadline: float | None = None) -> MediaInfo:
+def probe(path: str | os.PathLike[str], limits: Limits | None = None, *, deadline: float | None = None,
+          sniffed: Sniffed | None = None) -> MediaInfo:
     """Return :class:`~synthwatch.types.MediaInfo` for ``path``.
 
     Order of checks: file size (``max_bytes``) first; then the type from magic bytes; then, in the
@@ -52,10 +53,11 @@ def probe(path: str | os.PathLike[str], limits: Limits | None = None, *, deadlin
     Raises the typed :mod:`synthwatch.errors` (``MediaTooLarge``, ``UnsupportedMedia``,
     ``CorruptMedia``, ``DecodeTimeout``, ``DecodeResourceError``). ``deadline`` (a
     :func:`time.monotonic` value) stops the probe there whatever is left of ``probe_timeout_s``.
+    ``sniffed``: the type the caller already read from the file's bytes (a scan sniffs once).
     """
     limits = limits or Limits()
     p, size = check_file(path, limits)
-    sniffed = sniff(p)
+    sniffed = sniffed if sniffed is not None else sniff(p)
     payload = sandbox.limits_payload(limits)
     if sniffed.kind is MediaKind.IMAGE:
         facts = sandbox.call(

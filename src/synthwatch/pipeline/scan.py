@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -84,7 +85,7 @@ class Scanner:
 
         ``hook(step, info)`` reports progress; for a video the ``audio`` steps come from a second
         thread, interleaved with the ``frames`` steps, so a hook must be thread-safe."""
-        from ..media import open_source, probe
+        from ..media import open_source, probe, sniff
 
         hook = hook or no_hook
         ctx = ScanContext.start(self.settings, limits=limits, sampling=sampling)
@@ -97,11 +98,13 @@ class Scanner:
             with open_source(source, limits=limits, name=name) as src:
                 display = src.name
                 hook("probe", {"source": display})
-                info = probe(src.path, limits, deadline=ctx.deadline)
+                sniffed = sniff(src.path)  # the file's type, read once from its bytes for every step below
+                info = probe(src.path, limits, deadline=ctx.deadline, sniffed=sniffed)
                 timings["probe"] = time.perf_counter() - t0
                 t1 = time.perf_counter()
                 analysis = self.toolkit.analysis(hook=hook, token_merging=sampling.frame_token_merging,
                                                  deadline=ctx.deadline)
+                ctx = replace(ctx, sniffed=sniffed)
                 if info.kind == MediaKind.IMAGE:
                     self._scan_image(src.path, ctx, analysis)
                 elif info.kind == MediaKind.AUDIO:
@@ -143,7 +146,8 @@ class Scanner:
                                 shipped_trust=self.settings.c2pa_shipped_trust, rules=self._rules)
         try:
             with use(scope):
-                return inspect(path, declared_ai=declared_ai, verdict=report.verdict, detectors=report.detectors)
+                return inspect(path, declared_ai=declared_ai, verdict=report.verdict, detectors=report.detectors,
+                               sniffed=ctx.sniffed)
         except (SynthwatchError, OSError) as exc:
             return {"error": {"code": getattr(exc, "code", "os_error"), "message": str(exc)}}
 
@@ -151,7 +155,7 @@ class Scanner:
     def _scan_image(self, path: Path, ctx: ScanContext, analysis: Analysis) -> None:
         from ..media import load_image
 
-        analysis.add_picture(load_image(path, ctx.limits, deadline=ctx.deadline))
+        analysis.add_picture(load_image(path, ctx.limits, deadline=ctx.deadline, sniffed=ctx.sniffed))
         analysis.mark_not_applicable("audio", "an image has no audio")
 
     def _scan_audio(self, path: Path, info: MediaInfo, ctx: ScanContext, analysis: Analysis) -> None:
@@ -190,7 +194,7 @@ class Scanner:
             frame_bytes = max(1, (info.width or 1920) * (info.height or 1080) * 3)
             depth = max(2, min(IMAGE_BATCH + 2, PREFETCH_BYTES // frame_bytes))
             frames = iter_frames(path, ctx.limits, fps=sampling.fps, keyframes_only=sampling.keyframes_only,
-                                 deadline=ctx.deadline)
+                                 deadline=ctx.deadline, sniffed=ctx.sniffed)
             analysis.add_frames(((f.t_s, f.image) for f in _prefetch(frames, depth)), period_s=1.0 / sampling.fps,
                                 end_s=info.duration_s, expected=_expected_frames(info, sampling))
         elif not info.has_video:
@@ -205,7 +209,8 @@ class Scanner:
             return
         sampling = ctx.sampling
         windows = iter_audio(path, ctx.limits, sample_rate=sampling.audio_sample_rate,
-                             window_s=sampling.audio_window_s, hop_s=sampling.audio_hop_s, deadline=ctx.deadline)
+                             window_s=sampling.audio_window_s, hop_s=sampling.audio_hop_s, deadline=ctx.deadline,
+                             sniffed=ctx.sniffed)
         expected = int(np.ceil((info.duration_s or 0) / sampling.audio_hop_s)) or None
         try:
             analysis.add_audio(windows, expected=expected, stop=stop)

@@ -318,13 +318,16 @@ def _decode_audio(path: str | os.PathLike[str], max_seconds: float, *, mono: boo
     return (x[0] if mono else x), rate
 
 
-def _first_seconds(path: str | os.PathLike[str], seconds: float,
-                   deadline: float | None = None) -> tuple[np.ndarray, int]:
+def _first_seconds(path: str | os.PathLike[str], seconds: float, deadline: float | None = None,
+                   sniffed: Any = None) -> tuple[np.ndarray, int]:
     """The first ``seconds`` of the (default) audio track as float32 mono at :data:`SAMPLE_RATE`,
-    decoded in synthwatch's sandboxed decoder (a hostile upload cannot hang or crash the caller)."""
+    decoded in synthwatch's sandboxed decoder (a hostile upload cannot hang or crash the caller),
+    under the caller's limits and deadline (:mod:`.scope`)."""
     from ..media import iter_audio
+    from .scope import current, deadline_for
 
-    windows = iter_audio(path, sample_rate=SAMPLE_RATE, window_s=seconds, hop_s=seconds, deadline=deadline)
+    windows = iter_audio(path, current().limits, sample_rate=SAMPLE_RATE, window_s=seconds, hop_s=seconds,
+                         deadline=deadline_for(deadline), sniffed=sniffed)
     try:
         first = next(iter(windows), None)
     finally:
@@ -334,15 +337,17 @@ def _first_seconds(path: str | os.PathLike[str], seconds: float,
     return np.asarray(first.samples, dtype=np.float32), SAMPLE_RATE
 
 
-def detect_file(path: str | os.PathLike[str], *, deadline: float | None = None) -> dict[str, Any]:
+def detect_file(path: str | os.PathLike[str], *, deadline: float | None = None,
+                sniffed: Any = None) -> dict[str, Any]:
     """Check an audio (or a video's audio) file for the Perth mark.
 
     ``{name, score, threshold, occupancy, found}``; on narrow-band audio (pure tones, sweeps: band
     occupancy under :data:`MIN_OCCUPANCY`) the decoder's score means nothing (a clean 100 Hz tone
     scores 1.0), so ``found`` is False and ``not_applicable`` says why. ``deadline`` (a
-    :func:`time.monotonic` value) bounds the decoding.
+    :func:`time.monotonic` value) bounds the decoding; ``sniffed``: the file's type when the caller
+    already read it (``synthwatch.media.sniff.Sniffed``).
     """
-    x, rate = _first_seconds(path, MAX_DETECT_SECONDS, deadline)
+    x, rate = _first_seconds(path, MAX_DETECT_SECONDS, deadline, sniffed)
     score, occupancy = get_watermarker().analyse(x, rate)
     hit: dict[str, Any] = {"name": NAME, "score": round(score, 4), "threshold": THRESHOLD,
                            "occupancy": round(occupancy, 4), "found": False}

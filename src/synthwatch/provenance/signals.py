@@ -14,7 +14,7 @@ from dataclasses import replace
 from typing import Any
 
 from synthwatch.errors import SynthwatchError
-from synthwatch.media.sniff import sniff
+from synthwatch.media.sniff import Sniffed, sniff
 from synthwatch.types import DetectorResult, MediaKind, Verdict
 
 from . import c2pa_manifest, perth_watermark, watermark
@@ -102,13 +102,13 @@ def _image_signals(path: str | os.PathLike[str], fmt: str, out: dict[str, Any]) 
     out["c2pa"]["present"] = meta.c2pa
 
 
-def _audio_watermarks(path: str | os.PathLike[str]) -> dict[str, Any]:
+def _audio_watermarks(path: str | os.PathLike[str], sniffed: Sniffed | None = None) -> dict[str, Any]:
     """The Resemble Perth check on an audio track, or why it was not made."""
     if not perth_watermark.available():
         return {"checked": [], "found": False,
                 "reason": f"audio watermark check not available: install {perth_watermark.INSTALL_HINT}"}
     try:
-        hit = perth_watermark.detect_file(path)
+        hit = perth_watermark.detect_file(path, sniffed=sniffed)
     except UnsupportedCarrier as exc:  # no audio track, or too short to judge
         return {"checked": [], "found": False, "reason": f"audio watermark check not applicable: {exc}"}
     except SynthwatchError as exc:
@@ -118,13 +118,15 @@ def _audio_watermarks(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def read_signals(path: str | os.PathLike[str], *, trust_anchors: str | None = None,
-                 audio_watermark: bool = True, sm2_trusted: Collection[str] | None = None) -> dict[str, Any]:
+                 audio_watermark: bool = True, sm2_trusted: Collection[str] | None = None,
+                 sniffed: Sniffed | None = None) -> dict[str, Any]:
     """Every provenance signal found in the file (no decision).
 
     ``trust_anchors``: PEM roots that make a C2PA signer ``Trusted`` (validation is offline).
     ``audio_watermark``: check audio tracks for the Resemble Perth mark when the ``perth`` extra is
     installed (it loads PyTorch once per process).
     ``sm2_trusted``: SM2 public keys (128 hex) or key ids whose SecurityData blocks count as trusted.
+    ``sniffed``: the file's type as the caller already read it from its bytes (a scan sniffs once).
     """
     out: dict[str, Any] = {
         "schema": PROVENANCE_SCHEMA,
@@ -142,7 +144,7 @@ def read_signals(path: str | os.PathLike[str], *, trust_anchors: str | None = No
         "errors": [],
     }
     try:
-        sniffed = sniff(path)
+        sniffed = sniffed if sniffed is not None else sniff(path)
     except SynthwatchError as exc:
         out["errors"].append({"where": "sniff", **_err(exc)})
         return out
@@ -185,7 +187,7 @@ def read_signals(path: str | os.PathLike[str], *, trust_anchors: str | None = No
             out["watermarks"]["reason"] = f"image could not be decoded for the watermark check: {exc}"
             out["watermarks"]["error"] = _err(exc)
     if audio_watermark and sniffed_kind in (MediaKind.AUDIO, MediaKind.VIDEO):
-        out["watermarks"] = _audio_watermarks(path)
+        out["watermarks"] = _audio_watermarks(path, sniffed)
     if not c2pa_manifest.available():
         out["c2pa"]["reason"] = "c2pa-python is not installed"
     elif fmt in c2pa_manifest.MIME:
@@ -201,7 +203,8 @@ def read_signals(path: str | os.PathLike[str], *, trust_anchors: str | None = No
 def inspect(path: str | os.PathLike[str], *, declared_ai: bool = False, verdict: Verdict | None = None,
             detectors: Sequence[DetectorResult] = (), visible_label: bool = False,
             rules: Mapping[str, Any] | None = None, trust_anchors: str | None = None,
-            audio_watermark: bool = True, sm2_trusted: Collection[str] | None = None) -> dict[str, Any]:
+            audio_watermark: bool = True, sm2_trusted: Collection[str] | None = None,
+            sniffed: Sniffed | None = None) -> dict[str, Any]:
     """Every provenance signal of ``path`` plus the Art. 6 decision, as a JSON-able dict.
 
     The scanner puts this in every report's ``provenance`` section::
@@ -209,7 +212,7 @@ def inspect(path: str | os.PathLike[str], *, declared_ai: bool = False, verdict:
         provenance = inspect(path, declared_ai=declared, verdict=report_verdict, detectors=results)
     """
     signals = read_signals(path, trust_anchors=trust_anchors, audio_watermark=audio_watermark,
-                           sm2_trusted=sm2_trusted)
+                           sm2_trusted=sm2_trusted, sniffed=sniffed)
     signals["decision"] = decide(signals, declared_ai=declared_ai, verdict=verdict, detectors=detectors,
                                  visible_label=visible_label, rules=rules).to_dict()
     return signals

@@ -55,3 +55,36 @@ def test_the_cli_timeout_is_the_whole_scan_limit(long_video: Path, tmp_path: Pat
                                    "--timeout", "0.5", "--home", str(tmp_path)])
     assert res.exit_code == 4, res.output
     assert '"code": "scan_timeout"' in res.stdout
+
+
+def test_a_file_is_sniffed_once_per_scan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The type is read from the file's bytes once; probing, decoding and provenance reuse it."""
+    import synthwatch.media as media_pkg
+    import synthwatch.media.decode as decode_mod
+    import synthwatch.media.probe as probe_mod
+    import synthwatch.provenance.aigc_label as aigc_mod
+    import synthwatch.provenance.c2pa_manifest as c2pa_mod
+    import synthwatch.provenance.signals as signals_mod
+
+    import sys
+
+    sniff_mod = sys.modules["synthwatch.media.sniff"]  # the package re-exports a function of that name
+    calls: list[str] = []
+    real = sniff_mod.sniff
+
+    def counting(path, *a, **k):  # type: ignore[no-untyped-def]
+        calls.append(str(path))
+        return real(path, *a, **k)
+
+    for mod in (media_pkg, decode_mod, probe_mod, sniff_mod, signals_mod, aigc_mod, c2pa_mod):
+        if hasattr(mod, "sniff"):
+            monkeypatch.setattr(mod, "sniff", counting)
+    scanner = Scanner(Settings(home=tmp_path), detectors=["debug-image", "debug-face", "debug-voice"])
+    files = [samples.make_image(tmp_path / "a.jpg", size=(160, 120), seed=1),
+             samples.make_speech(tmp_path / "b.wav", seconds=3.0, seed=2),
+             samples.make_video(tmp_path / "c.mp4", seconds=2.0, size=(160, 120), fps=10, seed=3)]
+    for f in files:
+        calls.clear()
+        r = scanner.scan(f)
+        assert r.error is None and r.provenance is not None and r.provenance.get("format")
+        assert len(calls) == 1, (f.name, calls)
