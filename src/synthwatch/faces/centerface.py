@@ -44,7 +44,9 @@ _ALIGN = 32
 
 
 def _session(model: bytes, threads: int):  # type: ignore[no-untyped-def]
-    import onnxruntime as ort
+    from ..models.runtime import import_onnxruntime
+
+    ort = import_onnxruntime()  # telemetry off before the first import
 
     opts = ort.SessionOptions()
     if threads:

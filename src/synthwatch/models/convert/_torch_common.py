@@ -246,7 +246,9 @@ def verify_onnx(model: nn.Module, onnx_path: Path, *, n_samples: int, output_nam
     the default, 2, keeps a conversion to seconds on a laptop CPU). Returns the largest absolute
     difference over all outputs; raises :class:`ModelConversionError` when it exceeds ``tolerance``.
     """
-    import onnxruntime as ort
+    from ..runtime import import_onnxruntime
+
+    ort = import_onnxruntime()  # telemetry off before the first import
 
     try:
         sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])

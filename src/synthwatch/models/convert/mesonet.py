@@ -336,7 +336,9 @@ def verification_inputs(n: int = 4, seed: int = 20180901) -> np.ndarray:
 
 def _verify(model_bytes: bytes, weights: MesoWeights, tol: float = 1e-4) -> float:
     """Max |logit difference| between the ONNX graph and :func:`keras_reference`; raises above ``tol``."""
-    import onnxruntime as ort
+    from ..runtime import import_onnxruntime
+
+    ort = import_onnxruntime()  # telemetry off before the first import
 
     x = verification_inputs()
     opts = ort.SessionOptions()
