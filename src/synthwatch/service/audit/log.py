@@ -280,20 +280,26 @@ class AuditLog:
         return self.folder / "checkpoints.jsonl"
 
     # ------------------------------------------------------------------ append
+    # statements built once: an append is three round trips and no statement construction
+    _H = rt.audit_heads.c
+    _HEAD = sa.select(_H.seq, _H.hash).where(_H.chain == sa.bindparam("chain"))
+    _HEAD_LOCKED = _HEAD.with_for_update()
+    _INSERT = rt.audit_log.insert()
+    _MOVE = rt.audit_heads.update().where(_H.chain == sa.bindparam("c")).values(
+        seq=sa.bindparam("s"), hash=sa.bindparam("h"), updated_us=sa.bindparam("u"))
+
     def _head(self, conn: Connection, chain: str) -> tuple[int, str]:
-        h = rt.audit_heads.c
-        q = sa.select(h.seq, h.hash).where(h.chain == chain)
-        if conn.dialect.name == "postgresql":
-            q = q.with_for_update()
-        row = conn.execute(q).first()
+        pg = conn.dialect.name == "postgresql"
+        q = self._HEAD_LOCKED if pg else self._HEAD
+        row = conn.execute(q, {"chain": chain}).first()
         if row is not None:
             return int(row[0]), str(row[1])
-        if conn.dialect.name == "postgresql":  # two first appends race: one inserts, both then lock it
+        if pg:  # two first appends race: one inserts, both then lock it
             from sqlalchemy.dialects.postgresql import insert as pg_insert
 
             conn.execute(pg_insert(rt.audit_heads).values(chain=chain, seq=0, hash=GENESIS, first_seq=1,
                                                           updated_us=_now_us()).on_conflict_do_nothing())
-            row = conn.execute(q).first()
+            row = conn.execute(q, {"chain": chain}).first()
             assert row is not None
             return int(row[0]), str(row[1])
         conn.execute(rt.audit_heads.insert().values(chain=chain, seq=0, hash=GENESIS, first_seq=1,
@@ -321,12 +327,11 @@ class AuditLog:
         body = canonical(fields)
         h = chain_hash(prev, body)
         text = body.decode("utf-8")
-        conn.execute(rt.audit_log.insert(), {"chain": chain, "seq": seq, "id": entry_id, "at_us": at_us,
-                                             "tenant_id": tenant_id, "actor": actor[:80], "action": action[:60],
-                                             "object_type": object_type[:30], "object_id": object_id[:80],
-                                             "body": text, "prev_hash": prev, "hash": h})
-        conn.execute(rt.audit_heads.update().where(rt.audit_heads.c.chain == chain)
-                     .values(seq=seq, hash=h, updated_us=at_us))
+        conn.execute(self._INSERT, {"chain": chain, "seq": seq, "id": entry_id, "at_us": at_us,
+                                    "tenant_id": tenant_id, "actor": actor[:80], "action": action[:60],
+                                    "object_type": object_type[:30], "object_id": object_id[:80],
+                                    "body": text, "prev_hash": prev, "hash": h})
+        conn.execute(self._MOVE, {"c": chain, "s": seq, "h": h, "u": at_us})
         return AuditEntry(chain, seq, entry_id, at_us, text, prev, h)
 
     # ------------------------------------------------------------------ reading

@@ -384,7 +384,7 @@ def submit_report(core: Any, tenant_id: str, actor: Actor, *, reason: str, text:
             row = conn.execute(q.order_by(s.id.desc()).limit(1)).first()
             scan = core.stores.scans.get(conn, tenant_id, row[0]) if row else None
         rid = new_id("rpt")
-        values = {"id": rid, "tenant_id": tenant_id, "case_id": None, "reason": reason, "text": text,
+        values: dict[str, Any] = {"id": rid, "tenant_id": tenant_id, "case_id": None, "reason": reason, "text": text,
                   "reporter": reporter, "scan_id": scan.id if scan else None,
                   "sha256": (scan.sha256 if scan else None) or sha256, "external_id": external_id or
                   (scan.external_id if scan else None), "url": url, "status": "received", "outcome": None,
@@ -511,7 +511,7 @@ def decide(core: Any, tenant_id: str, case_id: str, actor: Actor, *, action: str
                       "policy_version": policy.version, "label_state": label_state, "label_result": label_result}
             conn.execute(rt.case_decisions.insert(), values)
             dec = Decision.from_row(values)
-        details = {"decision_id": dec.id, "action": action, "reason_code": reason_code, "round": rec.round,
+        details: dict[str, Any] = {"decision_id": dec.id, "action": action, "reason_code": reason_code, "round": rec.round,
                    "decision_sha256": digest(dec.record()), "policy_version": policy.version}
         if dec.status == "proposed":
             new = _update(conn, rec, state="awaiting_second", pending={"decision_id": dec.id, "action": action,
@@ -541,7 +541,7 @@ def decide(core: Any, tenant_id: str, case_id: str, actor: Actor, *, action: str
         conn.execute(rt.user_reports.update().where(rt.user_reports.c.case_id == rec.id).values(
             status="handled", outcome=outcome, handled_at=at))
         _event(core, conn, "case.decided", rec, new, actor, tenant, **details,
-               **({"second_actor": actor.id} if confirming else {}))
+               **({"second_actor": actor.id} if confirming else {}))  # type: ignore[arg-type]
         if final_state == "closed":
             _event(core, conn, "case.closed", new, new, actor, tenant, webhook=False, why="re-decided after appeal")
         drow = conn.execute(sa.select(rt.case_decisions).where(rt.case_decisions.c.id == dec.id)).mappings().one()

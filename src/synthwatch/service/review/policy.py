@@ -41,6 +41,13 @@ class PolicyError(ConfigError):
         self.errors = errors or []
 
 
+ActionName = Literal["label", "restrict", "remove", "dismiss", "escalate"]
+
+
+def _all_actions() -> list[ActionName]:
+    return ["label", "restrict", "remove", "dismiss", "escalate"]
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -48,7 +55,7 @@ class _Strict(BaseModel):
 class Trigger(_Strict):
     enabled: bool = True
     priority: Literal["urgent", "high", "normal", "low"] = "normal"
-    min_score: float | None = Field(None, ge=0.0, le=1.0, description="inconclusive: the least score that opens a case")
+    min_score: float | None = Field(default=None, ge=0.0, le=1.0, description="inconclusive: the least score that opens a case")
 
 
 class Sla(_Strict):
@@ -58,8 +65,7 @@ class Sla(_Strict):
 class ReasonCode(_Strict):
     code: str = Field(pattern=_CODE)
     title: str = Field(min_length=1, max_length=200)
-    actions: list[Literal["label", "restrict", "remove", "dismiss", "escalate"]] = Field(
-        default_factory=lambda: list(ACTIONS))
+    actions: list[ActionName] = Field(default_factory=lambda: _all_actions())
 
 
 class ReportReason(_Strict):
@@ -68,7 +74,7 @@ class ReportReason(_Strict):
 
 
 class LabelAction(_Strict):
-    propagator: str | None = Field(None, min_length=1, max_length=64, pattern=r"^[\x21-\x7e]+$")
+    propagator: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[\x21-\x7e]+$")
     label: Literal["auto", "1", "2", "3"] = "auto"
     visible: bool = False
 
@@ -82,14 +88,14 @@ class RestrictAction(_Strict):
 
 
 class Actions(_Strict):
-    label: LabelAction = Field(default_factory=LabelAction)
-    remove: RemoveAction = Field(default_factory=RemoveAction)
-    restrict: RestrictAction = Field(default_factory=RestrictAction)
+    label: LabelAction = LabelAction()
+    remove: RemoveAction = RemoveAction()
+    restrict: RestrictAction = RestrictAction()
 
 
 class Appeals(_Strict):
-    window_days: float = Field(14, ge=0, le=3650)
-    sla_hours: float = Field(48, gt=0, le=24 * 365)
+    window_days: float = Field(default=14, ge=0, le=3650)
+    sla_hours: float = Field(default=48, gt=0, le=24 * 365)
 
 
 class Policy(_Strict):
@@ -100,8 +106,8 @@ class Policy(_Strict):
     priorities: dict[Literal["urgent", "high", "normal", "low"], Sla]
     reason_codes: list[ReasonCode] = Field(min_length=1)
     report_reasons: list[ReportReason] = Field(min_length=1)
-    actions: Actions = Field(default_factory=Actions)
-    appeals: Appeals = Field(default_factory=Appeals)
+    actions: Actions = Actions()
+    appeals: Appeals = Appeals()
 
     @field_validator("priorities")
     @classmethod

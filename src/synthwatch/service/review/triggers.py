@@ -72,7 +72,8 @@ def label_diff(previous: dict[str, Any], report: dict[str, Any]) -> dict[str, An
     def readings(rep: dict[str, Any]) -> list[Any]:
         aigc = (rep.get("provenance") or {}).get("aigc") or {}
         out = []
-        for item in ([aigc.get("label")] if aigc.get("label") else []) + list(aigc.get("others") or []):
+        items: list[Any] = ([aigc["label"]] if aigc.get("label") else []) + list(aigc.get("others") or [])
+        for item in items:
             raw = item.get("raw") if isinstance(item, dict) else None
             if raw:
                 with contextlib.suppress(SynthwatchError):

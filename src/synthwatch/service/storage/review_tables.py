@@ -66,7 +66,7 @@ cases = sa.Table(
     sa.Column("version", sa.Integer, nullable=False, server_default="1"),  # optimistic concurrency
     sa.Index("ix_cases_tenant_id", "tenant_id", "id"),
     sa.Index("ix_cases_tenant_state", "tenant_id", "state", "id"),
-    sa.Index("ix_cases_tenant_due", "tenant_id", "closed_at", "due_at"),
+    sa.Index("ix_cases_tenant_due", "tenant_id", "due_at", "id"),  # the queue: most urgent first
     sa.Index("ix_cases_join", "tenant_id", "join_key", "state"),
     sa.Index("ix_cases_scan", "tenant_id", "scan_id"),
     sa.Index("ix_cases_state_decided", "state", "decided_at"),

@@ -127,7 +127,7 @@ def upgrade() -> None:
         batch_op.create_index('ix_cases_overdue', ['overdue_notified', 'due_at'], unique=False)
         batch_op.create_index('ix_cases_scan', ['tenant_id', 'scan_id'], unique=False)
         batch_op.create_index('ix_cases_state_decided', ['state', 'decided_at'], unique=False)
-        batch_op.create_index('ix_cases_tenant_due', ['tenant_id', 'closed_at', 'due_at'], unique=False)
+        batch_op.create_index('ix_cases_tenant_due', ['tenant_id', 'due_at', 'id'], unique=False)
         batch_op.create_index('ix_cases_tenant_id', ['tenant_id', 'id'], unique=False)
         batch_op.create_index('ix_cases_tenant_state', ['tenant_id', 'state', 'id'], unique=False)
 
