@@ -308,3 +308,26 @@ def test_appeal_window_closes_decided_cases(env: Env) -> None:
     assert tick(env.core, at=time.time() + 15 * 86400)["closed"] == 1
     with env.core.db.read() as conn:
         assert rc.get_case(conn, case.tenant_id, case.id).state == "closed"  # type: ignore[union-attr]
+
+
+def test_a_case_that_cannot_open_never_costs_the_scan(env: Env, tmp_path: Path) -> None:
+    """A stored policy that no longer parses: the scan still completes (the case attempt is rolled
+    back alone, in a savepoint, and logged)."""
+    import sqlalchemy as sa
+
+    from synthwatch.service.storage import review_tables as rt
+
+    env.key("uploader")
+    tid = env.core.tenant_by_name("acme").id
+    with env.core.db.write() as conn:
+        conn.execute(sa.insert(rt.review_policies).values(id="pol_broken", tenant_id=tid, revision=1, version="x",
+                                                          digest="0" * 64, text="format: nope", created_at=time.time(),
+                                                          created_by="test"))
+    scan = env.upload(samples.make_image(tmp_path / "face.jpg", size=(160, 120), seed=1)).json()
+    env.drain()
+    got = env.client.get(f"/v1/scans/{scan['id']}", headers=env.auth()).json()
+    assert got["status"] == "done" and got["verdict"]["label"] == "likely_synthetic"
+    assert cases_of(env) == []
+    from synthwatch.service.audit import audit_of
+
+    assert audit_of(env.core).verify([tid]).ok  # the rolled-back case left no half entry

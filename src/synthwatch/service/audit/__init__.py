@@ -9,6 +9,7 @@ the same transaction, and lets the review queue react to finished scans (cases o
 
 from __future__ import annotations
 
+import logging
 import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -23,6 +24,8 @@ if TYPE_CHECKING:
 
 __all__ = ["AuditLog", "AuditEntry", "Checkpoint", "VerifyResult", "SYSTEM_CHAIN", "canonical", "digest", "install",
            "audit_of", "AuditedEvents", "event_entry"]
+
+_logger = logging.getLogger("synthwatch.service.audit")
 
 _LOGS: weakref.WeakKeyDictionary[Any, AuditLog] = weakref.WeakKeyDictionary()
 
@@ -91,7 +94,14 @@ def install(core: ServiceCore) -> None:
 
     def review_listener(conn: Connection, event: Event) -> None:
         c = ref()
-        if c is not None:
-            on_event(c, conn, event)
+        if c is None or event.action != "scan.completed":
+            return
+        # in a savepoint: a case that cannot be opened (a bad stored policy, a bug) is logged and
+        # rolled back alone; it never costs the scan its result
+        try:
+            with conn.begin_nested():
+                on_event(c, conn, event)
+        except Exception:  # noqa: BLE001
+            _logger.exception("review: no case could be opened for %s %s", event.object_type, event.object_id)
 
     core.stores.events = AuditedEvents(core.stores.events, audit_of(core), [review_listener])  # type: ignore[assignment]
