@@ -121,6 +121,7 @@ class Scanner:
                 ctx.check("reading provenance")
                 report = _with(report, provenance=self._provenance(src.path, report, declared_ai, ctx))
                 timings["provenance"] = time.perf_counter() - t2
+                ctx.check("reading provenance")  # a provenance read cut at the deadline is not a result
         except SynthwatchError as exc:
             if isinstance(exc, DecodeTimeout) and not isinstance(exc, ScanTimeout) and ctx.expired():
                 exc = ScanTimeout(ctx.timeout_message("decoding"))  # a decoder stopped at the scan's deadline

@@ -70,7 +70,7 @@ def test_find_snapshot_names_the_clone_command_when_absent(tmp_path: Path) -> No
 def _source(commit: str) -> Source:
     return Source(name="demo", repo="owner/name", commit=commit, licence="MIT (stated)", selections=(
         Selection("real/*.jpg", "real", "", "image", ("face",), split="hash"),
-        Selection("clips/*.mp4", "pair", "swapper", "sbs-video", ("face",), split="identity"),
+        Selection("clips/*/*.mp4", "pair", "swapper", "sbs-video", ("face",), split="identity"),
         Selection("held/*.jpg", "fake", "gan", "image", ("face",), split="test"),
     ))
 

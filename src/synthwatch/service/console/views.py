@@ -45,7 +45,8 @@ CSP = ("default-src 'none'; img-src 'self'; media-src 'self'; style-src 'self'; 
 SECURITY_HEADERS = {"Content-Security-Policy": CSP, "X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff",
                     "Referrer-Policy": "same-origin", "Cache-Control": "no-store"}
 
-_login_limiter = RateLimiter(20, 10)
+#: login attempts per client address: 20 a minute, 10 at once (one bucket per app, kept on app.state)
+LOGIN_PER_MINUTE, LOGIN_BURST = 20, 10
 
 
 # ------------------------------------------------------------------------------------------ rendering
@@ -128,6 +129,7 @@ def install(app: Any) -> None:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return _redirect("/console/login?" + urlencode({"next": target}))
 
+    app.state.console_login_limiter = RateLimiter(LOGIN_PER_MINUTE, LOGIN_BURST)
     static = resources.files("synthwatch.service.console") / "static"
     app.mount("/console/static", StaticFiles(directory=str(static)), name="console-static")
 
@@ -188,7 +190,7 @@ async def login_submit(request: Request, core: CoreDep) -> Response:
     if not expected or not csrf_ok(expected, fields.get("csrf_token")):
         return page(request, "login.html", {"user": None, "csrf": expected, "next": nxt,
                                             "error": "The login form expired: reload the page and try again."}, 403)
-    ok, retry, _, _ = _login_limiter.take(f"login:{client}")
+    ok, retry, _, _ = request.app.state.console_login_limiter.take(f"login:{client}")
     if not ok:
         return page(request, "login.html", {"user": None, "csrf": expected, "next": nxt,
                                             "error": f"Too many attempts: wait {retry:.0f} s."}, 429)
