@@ -130,7 +130,7 @@ SOURCES: tuple[Source, ...] = (
         commit="c6f37ebed13ee57a51055235c70621c6ae80521f",
         licence="none stated",
         selections=(
-            Selection("output/renders/*/*.png", "fake", "by-prefix", "image", ("image",), split="hash",
+            Selection("output/renders/*/*", "fake", "by-prefix", "image", ("image",), split="hash",
                       note="text-to-image renders of the same prompts by several generators; the file name prefix "
                            "names the generator (data/configs.py): ldif latent diffusion, dmin DALL-E mini, glid3 "
                            "GLID-3 XL, midj Midjourney, disco Disco Diffusion, simu/pixray VQGAN (pixray), stab "

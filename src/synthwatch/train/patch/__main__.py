@@ -7,6 +7,12 @@ float32 ONNX graph, check ONNX Runtime against PyTorch, calibrate on validation 
 preprocessing and ONNX Runtime included) with 2 threads, printed and written as JSON.
 
 ``card --report FILE.json --weights DIR --manifest CSV --out CARD.yaml [--eval LABEL=DIR ...]``.
+
+``manifests --data DIR [--per-family 100] [--per-real-source 150]``: ``eval-heldout.csv`` beside the
+set's index: the ``test`` split (held-out families, sources never seen) subsampled to at most that
+many pictures per fake family and per real source (by a fixed hash order of the file hashes, so
+the choice depends on nothing else), small enough for the CLIP-based detectors to be scored beside
+sw-patch on 2 CPU cores.
 """
 
 from __future__ import annotations
@@ -49,7 +55,13 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--speed", type=Path, help="JSON written by the speed command")
     c.add_argument("--eval", action="append", default=[], metavar="LABEL=DIR")
     c.add_argument("--default", action="store_true")
+    m = sub.add_parser("manifests")
+    m.add_argument("--data", type=Path, required=True)
+    m.add_argument("--per-family", type=int, default=100)
+    m.add_argument("--per-real-source", type=int, default=150)
     args = p.parse_args(argv)
+    if args.cmd == "manifests":
+        return _manifests(args.data, args.per_family, args.per_real_source)
     if args.cmd == "train":
         return _train(args, argv)
     if args.cmd == "speed":
@@ -106,6 +118,32 @@ def _train(args: argparse.Namespace, argv: list[str]) -> int:
     args.report.parent.mkdir(parents=True, exist_ok=True)
     args.report.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
     _say(f"wrote {onnx_path} and {args.report}")
+    return 0
+
+
+def _manifests(data: Path, per_family: int, per_real: int) -> int:
+    import csv
+    from collections import defaultdict
+
+    from ..data.sources import hash_fraction
+
+    with open(data / "index.csv", newline="", encoding="utf-8") as f:
+        recs = [r for r in csv.DictReader(f) if r["split"] == "test"]
+    strata: dict[str, list[dict[str, str]]] = defaultdict(list)
+    for r in recs:
+        strata[f"fake:{r['family']}" if r["label"] == "fake" else f"real:{r['source']}"].append(r)
+    keep = []
+    for key, rows in sorted(strata.items()):
+        cap = per_family if key.startswith("fake:") else per_real
+        rows = sorted(rows, key=lambda r: hash_fraction(r["file_sha256"]))[:cap]
+        keep += rows
+        _say(f"{key}: {len(rows)} of {len(strata[key])}")
+    with open(data / "eval-heldout.csv", "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(["path", "label", "group", "family", "split", "source"])
+        for r in sorted(keep, key=lambda r: r["path"]):
+            w.writerow([r["path"], r["label"], "", r["family"], "test", r["source"]])
+    _say(f"eval-heldout.csv: {len(keep)} pictures")
     return 0
 
 
