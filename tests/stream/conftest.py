@@ -23,11 +23,12 @@ def speech(seconds: float, seed: int = 1) -> np.ndarray:
     return x.astype(np.float32)
 
 
-def fake_voice(seconds: float, seed: int = 2) -> np.ndarray:
-    """Speech with a 5 kHz tone mixed in: still speech to the VAD, high to debug-voice."""
+def fake_voice(seconds: float, seed: int = 2, tone_hz: float = 5000.0, level: float = 0.2) -> np.ndarray:
+    """Speech with a 5 kHz tone mixed in: still speech to the VAD, high to debug-voice. For 8 kHz
+    mu-law telephone audio, a softer tone under 4 kHz (3.3 kHz at 0.12) does the same."""
     x = speech(seconds, seed)
     t = np.arange(x.size) / SR
-    return (x + 0.2 * np.sin(2 * np.pi * 5000 * t)).astype(np.float32)
+    return (x + level * np.sin(2 * np.pi * tone_hz * t)).astype(np.float32)
 
 
 def music(seconds: float) -> np.ndarray:

@@ -95,22 +95,28 @@ def alert_report(alert: Alert, kit: Toolkit, *, flac: bytes | None = None) -> Re
 
 
 def timeline_png(report: Report) -> bytes:
-    """The report's timeline picture as PNG bytes (drawn one at a time: pyplot is not thread-safe)."""
+    """The report's timeline picture as PNG bytes (drawn one at a time: pyplot is not thread-safe).
+    The room's and participant's names in its title are the client's text: drawn as plain text
+    (never mathtext), characters the font lacks shown as boxes."""
+    import warnings
+
+    import matplotlib
+
     from ..render.timeline import draw_timeline
 
-    # the picture's title shows the source; a room's names are the client's, drawn as plain text
     shown = replace(report, source=_plain(report.source))
-    with _draw_lock, tempfile.TemporaryDirectory(prefix="sw-alert-") as tmp:
+    with _draw_lock, tempfile.TemporaryDirectory(prefix="sw-alert-") as tmp, \
+            matplotlib.rc_context({"text.parse_math": False}), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from", category=UserWarning)
         out = Path(tmp) / "timeline.png"
         draw_timeline(shown, out)
         return out.read_bytes()
 
 
 def _plain(text: str, limit: int = 90) -> str:
-    """Untrusted text as inert picture text: no path separator (the title shows a file name), no
-    mathtext (``$``), no control characters."""
-    out = "".join(ch if ch.isprintable() else "?" for ch in text).replace("/", "\u2215").replace("\\", "\u29f5")
-    out = out.replace("$", "\\$")
+    """Untrusted text for the picture's title: no path separator (the title shows a file name's
+    last part), no control characters, at most ``limit`` characters."""
+    out = "".join(ch if ch.isprintable() else "?" for ch in text).replace("/", "\u2215")
     return out if len(out) <= limit else out[:limit - 1] + "\u2026"
 
 

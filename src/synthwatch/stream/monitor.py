@@ -251,6 +251,12 @@ class Speaker:
     def audio_s(self) -> float:
         return self.total / ANALYSIS_RATE
 
+    @property
+    def no_speech_s(self) -> float:
+        """Seconds of this stream's audio since the last window that held speech ended (all of it
+        when none did)."""
+        return max(0.0, (self.total - self._speech_until) / ANALYSIS_RATE)
+
     def feed(self, samples: np.ndarray) -> None:
         """Append mono float32 samples at 16 kHz (as they arrive). Raises
         :class:`~synthwatch.errors.StreamFlood` when the stream runs more than ``max_ahead_s``

@@ -7,7 +7,8 @@ so no trickle ICE is needed), and, once the track arrives, a task reads its deco
 (aiortc decodes Opus to 48 kHz PCM), mixes them to mono and resamples them to 16 kHz for the
 monitor (``on_audio``). ``on_end(reason, code)`` is called once, when the track ends, the peer
 connection fails or closes, or no connection is made in time. If the publisher opened a data
-channel, :meth:`send` puts the monitor's events (alerts, scores) on it.
+channel, :meth:`send` puts the monitor's events (alerts, scores) on it (those sent before it opens
+wait for it).
 
 Nothing here knows about HTTP: ``synthwatch.service.rooms.whip`` is the endpoint.
 """
@@ -32,6 +33,8 @@ __all__ = ["available", "WhipSession", "check_offer", "MISSING"]
 log = logging.getLogger("synthwatch.stream")
 
 MISSING = "WHIP needs the optional aiortc package: pip install 'synthwatch[webrtc]'"
+#: events kept for a data channel that is not open yet
+_HELD = 256
 _MAX_SDP = 64 * 1024
 
 
@@ -73,6 +76,7 @@ class WhipSession:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._ended = False
         self._connected = asyncio.Event()
+        self._held: list[str] = []
 
         @self.pc.on("track")
         def on_track(track: Any) -> None:
@@ -82,6 +86,13 @@ class WhipSession:
         @self.pc.on("datachannel")
         def on_datachannel(channel: Any) -> None:
             self.channel = channel
+
+            @channel.on("open")
+            def on_open() -> None:
+                self._flush()
+
+            if channel.readyState == "open":
+                self._flush()
 
         @self.pc.on("connectionstatechange")
         async def on_state() -> None:
@@ -148,11 +159,19 @@ class WhipSession:
         return self.decoder.flush() if self.decoder is not None else np.zeros(0, np.float32)
 
     def send(self, event: dict[str, Any]) -> None:
-        """An event on the publisher's data channel (if it opened one and it is open)."""
+        """An event on the publisher's data channel, if it opens one (events before it opens wait,
+        at most :data:`_HELD` of them)."""
+        if len(self._held) < _HELD:
+            self._held.append(json.dumps(event, ensure_ascii=False, separators=(",", ":")))
+        self._flush()
+
+    def _flush(self) -> None:
         ch = self.channel
-        if ch is not None and ch.readyState == "open":
+        if ch is None or ch.readyState != "open":
+            return
+        while self._held:
             with contextlib.suppress(Exception):
-                ch.send(json.dumps(event, ensure_ascii=False, separators=(",", ":")))
+                ch.send(self._held.pop(0))
 
     async def _end(self, reason: str, code: int) -> None:
         if self._ended:
