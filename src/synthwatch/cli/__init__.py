@@ -49,6 +49,9 @@ _register_service(app)  # serve, worker, db, admin
 from .batch import register as _register_batch  # noqa: E402
 
 _register_batch(app)  # batch
+from .rooms import register as _register_rooms  # noqa: E402
+
+_register_rooms(app)  # rooms simulate
 from .audit import app as _audit_app  # noqa: E402
 
 app.add_typer(_audit_app, name="audit", help="The service's audit log: verify, export a case, checkpoint, purge.")

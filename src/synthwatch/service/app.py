@@ -25,7 +25,7 @@ from .db import Database
 from .metrics import make_registry
 from .problems import install_handlers
 from .ratelimit import RateLimiter
-from .routes import audit, cases, health, media, reports, scans, tenant, webhooks
+from .routes import audit, cases, health, media, reports, rooms, scans, tenant, webhooks
 from .settings import ServiceSettings
 
 __all__ = ["create_app", "ROUTERS"]
@@ -33,7 +33,8 @@ __all__ = ["create_app", "ROUTERS"]
 log = logging.getLogger("synthwatch.service")
 
 ROUTERS = [health.router, scans.router, media.router, tenant.router, webhooks.router,
-           cases.router, reports.router, audit.router]  # review queue, complaints, audit log (issue 14)
+           cases.router, reports.router, audit.router,  # review queue, complaints, audit log (issue 14)
+           rooms.router]  # live audio rooms (issue 15)
 
 
 class _Observe:
@@ -137,5 +138,8 @@ def create_app(settings: ServiceSettings | None = None, *, core_settings: Settin
 
     app.include_router(console.router)
     console.install(app)
+    from .rooms.hub import install as install_rooms  # live audio rooms: monitor, state, /metrics (issue 15)
+
+    install_rooms(app)
     app.add_middleware(_Observe, histogram=histogram)
     return app

@@ -24,6 +24,7 @@ class Role(StrEnum):
     AUDITOR = "auditor"  # read-only: scans, media metadata, deliveries, tenant settings (audit log: issue 14)
     ADMIN = "admin"  # everything in its tenant: settings, keys, webhook secret, legal hold
     REGULATOR = "regulator"  # the regulator's inbox (self-assessment reports: issue 16)
+    INGEST = "ingest"  # stream live audio into rooms and nothing else (an SFU or telephony bridge: issue 15)
 
 
 ALL_ROLES = frozenset(Role)
@@ -40,6 +41,10 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "keys:manage": frozenset({Role.ADMIN}),
     "webhooks:read": frozenset({Role.AUDITOR, Role.ADMIN}),
     "webhooks:manage": frozenset({Role.ADMIN}),
+    # live audio rooms (issue 15)
+    "rooms:stream": frozenset({Role.UPLOADER, Role.INGEST, Role.ADMIN}),
+    "rooms:read": frozenset({Role.UPLOADER, Role.REVIEWER, Role.AUDITOR, Role.ADMIN}),
+    "rooms:evidence": frozenset({Role.REVIEWER, Role.AUDITOR, Role.ADMIN}),
     # review queue, user reports, audit log (issue 14)
     "cases:read": frozenset({Role.REVIEWER, Role.AUDITOR, Role.ADMIN}),
     "cases:decide": frozenset({Role.REVIEWER, Role.ADMIN}),

@@ -16,6 +16,8 @@ import platformdirs
 from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from .rooms.settings import RoomOptions
+
 __all__ = ["ServiceOptions", "ServiceSettings"]
 
 MiB = 1024 * 1024
@@ -86,6 +88,8 @@ class ServiceSettings(BaseSettings):
     home: Path = Field(default_factory=lambda: Path(platformdirs.user_data_dir("synthwatch")))
     database_url: str | None = None
     service: ServiceOptions = Field(default_factory=ServiceOptions)
+    #: live audio rooms (SYNTHWATCH_ROOMS__<OPTION>; synthwatch.service.rooms.settings)
+    rooms: RoomOptions = Field(default_factory=RoomOptions)
 
     @property
     def data_dir(self) -> Path:

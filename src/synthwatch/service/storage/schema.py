@@ -175,3 +175,6 @@ counters = sa.Table(
 
 # the review queue's, audit log's and console's tables, on the same metadata (issue 14)
 from . import review_tables as _review_tables  # noqa: E402,F401
+
+# the live audio rooms' tables, on the same metadata (issue 15)
+from . import room_tables as _room_tables  # noqa: E402,F401
