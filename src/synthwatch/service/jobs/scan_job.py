@@ -11,6 +11,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import sqlalchemy as sa
+
 from ...pipeline.scan import Scanner
 from ..core import ServiceCore
 from ..fetch import FetchError, FetchPolicy, request
@@ -51,7 +53,26 @@ class _Progress:
 
 
 def _finish(core: ServiceCore, job: Job, owner: str, scan: ScanRecord, values: dict[str, Any]) -> bool:
-    """Commit a scan's outcome if ``owner`` still holds the job; returns whether it did."""
+    """Commit a scan's outcome if ``owner`` still holds the job; returns whether it did.
+
+    While the database cannot be reached (a restart, a fail-over) the commit is retried for
+    ``max(30 s, 2 x lease_s)``, so a finished scan is not thrown away by a short outage: nobody can
+    take the job meanwhile, and once someone has, the owner check refuses this commit."""
+    deadline = time.monotonic() + max(30.0, 2 * core.opts.lease_s)
+    delay = 0.25
+    while True:
+        try:
+            return _finish_once(core, job, owner, scan, values)
+        except sa.exc.OperationalError as exc:
+            if time.monotonic() + delay > deadline:
+                raise
+            log.warning("job %s: cannot store the result yet (%s); retrying in %.1f s", job.id,
+                        str(exc.orig or exc).splitlines()[0], delay)
+            time.sleep(delay)
+            delay = min(2 * delay, 5.0)
+
+
+def _finish_once(core: ServiceCore, job: Job, owner: str, scan: ScanRecord, values: dict[str, Any]) -> bool:
     at = time.time()
     values = {"finished_at": at, "progress": None, **values}
     with core.db.write() as conn:

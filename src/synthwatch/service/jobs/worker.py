@@ -129,32 +129,44 @@ class Worker:
                 run_scan_job(self.core, job, self.id, self.scanner_for)
         except Exception as exc:  # noqa: BLE001 - a job that raises is retried, then failed; the worker goes on
             log.exception("job %s raised", job.id)
-            message = f"{type(exc).__name__}: {exc}"
-            with self.core.db.write() as conn:
-                if job.attempts < job.max_attempts:
-                    self.core.stores.jobs.retry_later(conn, job.id, self.id, message, self.opts.retry_delay_s)
-                    self.core.stores.scans.update(conn, job.ref, {"status": "queued", "progress": None})
-                elif self.core.stores.jobs.fail(conn, job.id, self.id, message):
-                    scan = self.core.stores.scans.get(conn, None, job.ref)
-                    tenant = self.core.stores.tenants.get(conn, job.tenant_id)
-                    self.core.stores.scans.update(conn, job.ref, {"status": "failed", "error_code": "internal_error",
-                                                                  "error_message": message[:2000],
-                                                                  "finished_at": time.time(), "progress": None})
-                    scan = self.core.stores.scans.get(conn, None, job.ref)
-                    if scan is not None and tenant is not None:
-                        self.core.scan_finished(conn, scan, tenant, actor=f"worker:{self.id}")
+            try:
+                self._record_failure(job, exc)
+            except Exception:  # noqa: BLE001 - the database is unreachable: the job's lease runs out and it is retried
+                log.warning("job %s: the database is unreachable; the job is retried when its lease runs out", job.id,
+                            exc_info=True)
         finally:
             self.current = None
             self.jobs_done += 1
 
+    def _record_failure(self, job: Job, exc: Exception) -> None:
+        message = f"{type(exc).__name__}: {exc}"
+        with self.core.db.write() as conn:
+            if job.attempts < job.max_attempts:
+                if self.core.stores.jobs.retry_later(conn, job.id, self.id, message, self.opts.retry_delay_s):
+                    self.core.stores.scans.update(conn, job.ref, {"status": "queued", "progress": None})
+            elif self.core.stores.jobs.fail(conn, job.id, self.id, message):
+                scan = self.core.stores.scans.get(conn, None, job.ref)
+                tenant = self.core.stores.tenants.get(conn, job.tenant_id)
+                self.core.stores.scans.update(conn, job.ref, {"status": "failed", "error_code": "internal_error",
+                                                              "error_message": message[:2000],
+                                                              "finished_at": time.time(), "progress": None})
+                scan = self.core.stores.scans.get(conn, None, job.ref)
+                if scan is not None and tenant is not None:
+                    self.core.scan_finished(conn, scan, tenant, actor=f"worker:{self.id}")
+
     # ------------------------------------------------------------------ the process
     def _heartbeat_loop(self) -> None:
         every = max(0.2, self.opts.lease_s / 3)
+        lost: str | None = None
         while not self.hard_stop.wait(every):
             job = self.current
             try:
-                if job is not None and not self.core.stores.jobs.renew(job.id, self.id, self.opts.lease_s):
-                    log.warning("lost the lease of job %s", job.id)
+                renewed = job is None or job.id == lost or self.core.stores.jobs.renew(job.id, self.id,
+                                                                                        self.opts.lease_s)
+                if not renewed and job is not None and self.current is job:  # not merely finished meanwhile
+                    lost = job.id  # said once; its result is stored only if nobody took the job
+                    log.warning("lost the lease of job %s (another worker may run it; this run's result is "
+                                "stored only if none has)", job.id)
                 state = "stopping" if self.stopping.is_set() else ("busy" if job else "idle")
                 self.core.stores.workers.heartbeat(self.id, state, job.id if job else None, self.jobs_done)
             except Exception:  # noqa: BLE001 - the database may be restarting; the next beat retries
@@ -219,10 +231,15 @@ class Worker:
                 deadline = time.monotonic() + self.opts.shutdown_grace_s
                 log.info("stopping: job %s may finish within %.0f s", job.id, self.opts.shutdown_grace_s)
             if runner.is_alive() and deadline is not None and (self.hard_stop.is_set() or time.monotonic() > deadline):
-                returned = self.core.stores.jobs.release(job.id, self.id)
-                if returned:
-                    with self.core.db.write() as conn:
-                        self.core.stores.scans.update(conn, job.ref, {"status": "queued", "progress": None})
+                try:
+                    returned = self.core.stores.jobs.release(job.id, self.id)
+                    if returned:
+                        with self.core.db.write() as conn:
+                            self.core.stores.scans.update(conn, job.ref, {"status": "queued", "progress": None})
+                except Exception:  # noqa: BLE001 - database unreachable: the lease runs out and the job is retried
+                    log.warning("job %s: cannot hand the job back (database unreachable); its lease will run out",
+                                job.id, exc_info=True)
+                    returned = False
                 log.warning("job %s %s; exiting", job.id, "returned to the queue" if returned else "was already lost")
                 _stop_sandboxes()
                 with contextlib.suppress(Exception):
