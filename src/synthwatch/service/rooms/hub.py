@@ -393,13 +393,16 @@ def alert_json(event: dict[str, Any]) -> str:
 
 
 def install(app: Any) -> RoomHub:
-    """Give ``app`` its live rooms: ``app.state.rooms``, the figures in ``/metrics``, and the
-    monitor stopped (every live stream closed, 1001) when the app shuts down."""
+    """Give ``app`` its live rooms: ``app.state.rooms``, the console's live-rooms page, the figures
+    in ``/metrics``, and the monitor stopped (every live stream closed, 1001) when the app shuts down."""
     from contextlib import asynccontextmanager
+
+    from .console import router as console_router
 
     core = app.state.core
     hub = RoomHub(core, core.settings.rooms)
     app.state.rooms = hub
+    app.include_router(console_router)  # the console's live-rooms page
     app.state.metrics_registry.register(RoomCollector(hub))
     inner = app.router.lifespan_context
 
