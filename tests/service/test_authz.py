@@ -25,6 +25,7 @@ CASES = {"reviewer", "auditor", "admin"}
 DECIDE = {"reviewer", "admin"}
 CONSOLE = "console"  # session-cookie pages: tests/service/test_console.py checks them role by role
 ROOMS = "rooms"  # live rooms (alerts, WHIP sessions): tests/service/rooms/test_rooms_authz.py, role by role
+ASSESS = "assess"  # self-assessments (admin only): tests/service/test_assess.py checks every route role by role
 
 MATRIX: dict[tuple[str, str], Any] = {
     ("GET", "/healthz"): PUBLIC,
@@ -82,13 +83,16 @@ MATRIX: dict[tuple[str, str], Any] = {
         ("POST", "/console/cases/{case_id}/appeal"), ("POST", "/console/cases/{case_id}/close"),
         ("POST", "/console/cases/{case_id}/hold"), ("GET", "/console/cases/{case_id}/evidence/{evidence_id}"),
         ("GET", "/console/cases/{case_id}/timeline.png"), ("GET", "/console/cases/{case_id}/export"),
-        ("GET", "/console/audit"), ("POST", "/console/audit/checkpoint"), ("GET", "/console/dashboard"),
-        # the live-rooms page: tests/service/rooms/test_console_rooms.py checks it role by role (issue 15)
-        ("GET", "/console/rooms"), ("GET", "/console/rooms/state.json")]},
+        ("GET", "/console/audit"), ("POST", "/console/audit/checkpoint"), ("GET", "/console/dashboard")]},
     **{(m, p): ROOMS for m, p in [
         ("GET", "/v1/rooms"), ("GET", "/v1/rooms/{room}"), ("GET", "/v1/rooms/{room}/alerts"),
         ("GET", "/v1/rooms/{room}/alerts/{alert_id}"), ("GET", "/v1/rooms/{room}/alerts/{alert_id}/evidence/{name}"),
         ("POST", "/v1/rooms/{room}/whip"), ("DELETE", "/v1/rooms/{room}/whip/{session_id}")]},
+    **{(m, p): ASSESS for m, p in [
+        ("POST", "/v1/assessments"), ("GET", "/v1/assessments"), ("GET", "/v1/assessments/{assessment_id}"),
+        ("PUT", "/v1/assessments/{assessment_id}/facts"), ("POST", "/v1/assessments/{assessment_id}/collect"),
+        ("POST", "/v1/assessments/{assessment_id}/findings/{finding_id}/remediation"),
+        ("POST", "/v1/assessments/{assessment_id}/finalise"), ("GET", "/v1/assessments/{assessment_id}/{name}")]},
 }
 
 
@@ -190,7 +194,7 @@ def test_role_matrix(env: Env, world: dict[str, dict[str, str]], svc_media: dict
     image = svc_media["image"]
     headers = env.auth(role, "acme")
     for (method, path), allowed in MATRIX.items():
-        if allowed in (CONSOLE, ROOMS):
+        if allowed in (CONSOLE, ROOMS, ASSESS):
             continue
         r = _call(env, method, path, world["acme"], headers, image, "acme")
         if allowed == PUBLIC:
@@ -210,7 +214,7 @@ def test_role_matrix(env: Env, world: dict[str, dict[str, str]], svc_media: dict
 
 def test_no_key_revoked_key_and_lists_stay_in_their_tenant(env: Env, world: dict[str, dict[str, str]]) -> None:
     for (method, path), allowed in MATRIX.items():
-        if allowed not in (PUBLIC, CONSOLE, ROOMS):
+        if allowed not in (PUBLIC, CONSOLE, ROOMS, ASSESS):
             r = env.client.request(method, path.format(**world["acme"], key_id="key_x"))
             assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer", (method, path)
     listing = env.client.get("/v1/scans", headers=env.auth("reviewer", "acme")).json()

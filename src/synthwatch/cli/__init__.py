@@ -55,6 +55,9 @@ _register_rooms(app)  # rooms simulate
 from .audit import app as _audit_app  # noqa: E402
 
 app.add_typer(_audit_app, name="audit", help="The service's audit log: verify, export a case, checkpoint, purge.")
+from .assess import app as _assess_app  # noqa: E402
+
+app.add_typer(_assess_app, name="assess", help="Security self-assessment reports from the service's own evidence.")
 
 
 def _version(value: bool) -> None:

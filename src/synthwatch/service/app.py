@@ -25,7 +25,7 @@ from .db import Database
 from .metrics import make_registry
 from .problems import install_handlers
 from .ratelimit import RateLimiter
-from .routes import audit, cases, health, media, reports, rooms, scans, tenant, webhooks
+from .routes import assessments, audit, cases, health, media, reports, rooms, scans, tenant, webhooks
 from .settings import ServiceSettings
 
 __all__ = ["create_app", "ROUTERS"]
@@ -34,7 +34,8 @@ log = logging.getLogger("synthwatch.service")
 
 ROUTERS = [health.router, scans.router, media.router, tenant.router, webhooks.router,
            cases.router, reports.router, audit.router,  # review queue, complaints, audit log (issue 14)
-           rooms.router]  # live audio rooms (issue 15)
+           rooms.router,  # live audio rooms (issue 15)
+           assessments.router]  # security self-assessments (issue 16)
 
 
 class _Observe:

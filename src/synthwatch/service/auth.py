@@ -57,6 +57,9 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "audit:export": frozenset({Role.AUDITOR, Role.ADMIN}),
     "audit:checkpoint": frozenset({Role.AUDITOR, Role.ADMIN}),
     "console:login": frozenset({Role.REVIEWER, Role.AUDITOR, Role.ADMIN}),
+    # security self-assessments (issue 16): the tenant's admin prepares, remediates and finalises
+    "assessments:read": frozenset({Role.ADMIN}),
+    "assessments:manage": frozenset({Role.ADMIN}),
 }
 
 

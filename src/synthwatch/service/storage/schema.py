@@ -173,7 +173,9 @@ counters = sa.Table(
     sa.Column("value", sa.Double, nullable=False),
 )
 
-# the review queue's, audit log's and console's tables, on the same metadata (issue 14)
+# the security self-assessments' tables (issue 16) and the review queue's, audit log's and console's
+# (issue 14), on the same metadata
+from . import assessment_tables as _assessment_tables  # noqa: E402,F401
 from . import review_tables as _review_tables  # noqa: E402,F401
 
 # the live audio rooms' tables, on the same metadata (issue 15)

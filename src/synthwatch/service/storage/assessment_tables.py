@@ -1,0 +1,53 @@
+"""Tables of the security self-assessments (issue 16): one row per assessment.
+
+They live on the same :data:`~synthwatch.service.storage.schema.metadata` as the service's other
+tables (``schema.py`` imports this module at its end), so the migration check compares them too;
+migration ``0004`` creates them. The declared facts, the latest evidence, the evaluation and the
+findings (with their remediation records) are JSON documents of ``synthwatch.assess``; a finalised
+assessment keeps the report exactly as it was signed (``report_json``, ``report_html``). Times are
+UNIX seconds (double).
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from .schema import metadata
+
+__all__ = ["assessments"]
+
+assessments = sa.Table(
+    "assessments", metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("tenant_id", sa.String(40), sa.ForeignKey("tenants.id"), nullable=False),
+    sa.Column("state", sa.String(20), nullable=False),  # draft | finalised
+    sa.Column("function_kind", sa.String(40), nullable=False),
+    sa.Column("title", sa.String(300), nullable=False, server_default=""),  # the function's English name
+    sa.Column("triggers", sa.String(200), nullable=False, server_default=""),  # comma-separated ids
+    sa.Column("spec", sa.Text, nullable=False),  # JSON: the declared facts (synthwatch.assessment/1)
+    sa.Column("rules_name", sa.String(200), nullable=False),
+    sa.Column("rules_version", sa.String(60), nullable=False),
+    sa.Column("rules_sha256", sa.String(64), nullable=False),
+    sa.Column("rules_text", sa.Text, nullable=False),  # the rules as used, so a re-collection uses the same
+    sa.Column("evidence", sa.Text, nullable=False, server_default="{}"),  # JSON: evidence id -> Evidence
+    sa.Column("results", sa.Text, nullable=False, server_default="[]"),  # JSON: ItemResult list
+    sa.Column("findings", sa.Text, nullable=False, server_default="[]"),  # JSON: findings and remediations
+    sa.Column("window_since", sa.Double),
+    sa.Column("window_until", sa.Double),
+    sa.Column("collected_at", sa.Double),
+    sa.Column("collections", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.Column("created_by", sa.String(80), nullable=False),
+    sa.Column("updated_at", sa.Double, nullable=False),
+    sa.Column("finalised_at", sa.Double),
+    sa.Column("finalised_by", sa.String(80)),
+    sa.Column("report_json", sa.Text),  # the finalised report document, byte-exact as hashed and signed
+    sa.Column("report_html", sa.Text),
+    sa.Column("report_pdf", sa.LargeBinary),  # printed from report_html when WeasyPrint is installed
+    sa.Column("report_sha256", sa.String(64)),  # sha256 of report_json's UTF-8 bytes
+    sa.Column("html_sha256", sa.String(64)),
+    sa.Column("signature", sa.Text),  # JSON: the detached Ed25519 signatures of report.json and report.html
+    sa.Column("key_id", sa.String(64)),
+    sa.Column("version", sa.Integer, nullable=False, server_default="1"),  # optimistic concurrency
+    sa.Index("ix_assessments_tenant", "tenant_id", "id"),
+)
