@@ -83,7 +83,9 @@ MATRIX: dict[tuple[str, str], Any] = {
         ("POST", "/console/cases/{case_id}/appeal"), ("POST", "/console/cases/{case_id}/close"),
         ("POST", "/console/cases/{case_id}/hold"), ("GET", "/console/cases/{case_id}/evidence/{evidence_id}"),
         ("GET", "/console/cases/{case_id}/timeline.png"), ("GET", "/console/cases/{case_id}/export"),
-        ("GET", "/console/audit"), ("POST", "/console/audit/checkpoint"), ("GET", "/console/dashboard")]},
+        ("GET", "/console/audit"), ("POST", "/console/audit/checkpoint"), ("GET", "/console/dashboard"),
+        # the live-rooms page: tests/service/rooms/test_console_rooms.py checks it role by role (issue 15)
+        ("GET", "/console/rooms"), ("GET", "/console/rooms/state.json")]},
     **{(m, p): ROOMS for m, p in [
         ("GET", "/v1/rooms"), ("GET", "/v1/rooms/{room}"), ("GET", "/v1/rooms/{room}/alerts"),
         ("GET", "/v1/rooms/{room}/alerts/{alert_id}"), ("GET", "/v1/rooms/{room}/alerts/{alert_id}/evidence/{name}"),
