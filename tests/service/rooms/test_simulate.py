@@ -57,19 +57,26 @@ def test_simulate_streams_speakers_and_prints_every_event(live_server: Callable[
 
 
 def test_simulate_exit_codes(live_server: Callable[..., LiveServer], tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from synthwatch.cli import app
+
     srv = live_server()
     good = tmp_path / "a.wav"
     sf.write(good, speech(1.0), SR, subtype="PCM_16")
     broken = tmp_path / "broken.wav"
     broken.write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk")
-    code, lines, _ = _run(srv, tmp_path, "--key", srv.env.key("ingest"), "--speaker", f"a={good}", "--speaker",
+    # a key whose role may not stream, and a file that cannot be decoded: both reported, exit 4
+    code, lines, _ = _run(srv, tmp_path, "--key", srv.env.key("reviewer"), "--speaker", f"a={good}", "--speaker",
                           f"b={broken}", "--jsonl")
     assert code == 4 and [d["speaker"] for d in lines if d["event"] == "error"] == ["b"]
-    assert [d["event"] for d in lines if d["speaker"] == "a"][-1] == "closed"
-    code, lines, _ = _run(srv, tmp_path, "--key", srv.env.key("reviewer"), "--speaker", f"a={good}", "--jsonl")
-    assert code == 4 and lines[0]["event"] == "refused" and lines[0]["status"] == 403
-    code, _, err = _run(srv, tmp_path, "--key", "k", "--speaker", "nofile")
-    assert code == 2 and "NAME=VALUE" in err
-    code, _, err = _run(srv, tmp_path, "--key", srv.env.key("ingest"), "--speaker", f"a={good}")  # human output
+    refused = next(d for d in lines if d["event"] == "refused")
+    assert refused["speaker"] == "a" and refused["status"] == 403
+    # human output of a stream that ends normally without an alert: exit 0
+    code, _, err = _run(srv, tmp_path, "--key", srv.env.key("ingest"), "--speaker", f"a={good}")
     assert code == 0 and "streaming 1 speaker" in err
+    # usage errors (in this process: nothing is streamed)
+    usage = CliRunner().invoke(app, ["rooms", "simulate", "--url", srv.ws_url, "--room", "demo", "--key", "k",
+                                     "--speaker", "nofile"])
+    assert usage.exit_code == 2 and "NAME=VALUE" in usage.output
     settle(srv.env)
