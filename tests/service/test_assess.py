@@ -70,8 +70,9 @@ def _report_on_a_scan(env: Env, image: Path) -> tuple[str, str]:
     return r.json()["id"], case
 
 
-def test_findings_block_finalisation_until_fixed_and_re_measured(env: Env, svc_media: dict[str, Path],
-                                                                  tmp_path: Path) -> None:
+def test_findings_block_finalisation_until_fixed_and_re_measured(env_factory: Any, db_url: str,
+                                                                  svc_media: dict[str, Path], tmp_path: Path) -> None:
+    env = env_factory(db_url)  # SQLite, and PostgreSQL where SYNTHWATCH_TEST_POSTGRES_URL is set
     tenant = env.core.create_tenant("acme")
     _, case_id = _report_on_a_scan(env, svc_media["image"])
     rules = parse_rules(rules_with("A3", "A6"), "acme-rules.yaml")
@@ -171,7 +172,9 @@ def test_findings_block_finalisation_until_fixed_and_re_measured(env: Env, svc_m
     assert handled["received"] == 1 and "100.0%" in text  # share handled, as the PDF prints it
 
 
-def test_measured_figures_equal_the_store_and_move_with_it(env: Env, svc_media: dict[str, Path]) -> None:
+def test_measured_figures_equal_the_store_and_move_with_it(env_factory: Any, db_url: str,
+                                                           svc_media: dict[str, Path]) -> None:
+    env = env_factory(db_url)  # SQLite, and PostgreSQL where SYNTHWATCH_TEST_POSTGRES_URL is set
     tenant = env.core.create_tenant("acme")
     rules = parse_rules(rules_with("A1", "A4"), "a1-a4.yaml")
     empty = wf.create(env.core, tenant.id, spec(), wf.Actor("cli"), rules=rules)
