@@ -103,6 +103,13 @@ def scan_jsonl_scores(files: list[Path], home: Path, detectors: str) -> dict[str
     return out
 
 
+@pytest.fixture(scope="session")
+def batch_media_scan(batch_media: MediaSet, tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, float | None]]:
+    """``synthwatch scan --jsonl`` of every file of ``batch_media`` with the debug detectors, run once
+    for the session: what every engine's scores are compared with."""
+    return scan_jsonl_scores(batch_media.all, tmp_path_factory.mktemp("scan-home"), DEBUG_ARG)
+
+
 def batch_scores(out: Path) -> dict[str, dict[str, float | None]]:
     from synthwatch.batch import iter_rows, read_results
 

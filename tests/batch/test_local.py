@@ -23,7 +23,7 @@ from synthwatch.batch.results import RESULT_SCHEMA, OutLock, part_files
 from synthwatch.errors import ConfigError
 from synthwatch.types import Report
 
-from .conftest import DEBUG, DEBUG_ARG, MediaSet, batch_scores, cli, scan_jsonl_scores
+from .conftest import DEBUG, DEBUG_ARG, MediaSet, batch_scores, cli
 
 
 def _rows(out: Path) -> dict[str, dict[str, Any]]:
@@ -35,7 +35,8 @@ def _settings(tmp_path: Path):  # type: ignore[no-untyped-def]
 
 
 # ------------------------------------------------------------------------------------------ answers
-def test_batch_local_rows_equal_scan_jsonl(batch_media: MediaSet, tmp_path: Path) -> None:
+def test_batch_local_rows_equal_scan_jsonl(batch_media: MediaSet, batch_media_scan: dict[str, dict[str, float | None]],
+                                           tmp_path: Path) -> None:
     home = tmp_path / "home"
     out = tmp_path / "out"
     res = cli("batch", str(batch_media.folder), "--out", str(out), "--detectors", DEBUG_ARG, "--json", home=home)
@@ -46,7 +47,7 @@ def test_batch_local_rows_equal_scan_jsonl(batch_media: MediaSet, tmp_path: Path
     assert summary["planned"] == n and summary["scanned"] == n and summary["skipped"] == 0
     assert sum(summary["errors"].values()) == len(batch_media.bad)
 
-    scan = scan_jsonl_scores(batch_media.all, home, DEBUG_ARG)
+    scan = batch_media_scan
     got = batch_scores(out)
     assert set(got) == {str(p) for p in batch_media.good}
     for path, scores in got.items():

@@ -62,7 +62,7 @@ def batch(
                                                 "manifests with a path or url column (and optionally id).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Results: a folder of Parquet files (created; a run "
                                       "into an existing one resumes it).")],
-    engine: Annotated[str, typer.Option(help="local (this process) or ray (a Ray cluster; extra [ray]).")] = "local",
+    engine: Annotated[str, typer.Option(help="local (this process) or ray (a Ray cluster; extra \\[ray]).")] = "local",
     address: Annotated[str | None, typer.Option(help="Ray cluster: auto, HOST:PORT or ray://HOST:PORT (default: "
                                                 "RAY_ADDRESS, else a new local Ray instance).")] = None,
     detectors: Annotated[str | None, typer.Option(help="Comma-separated detector names, or 'all' (default: the "
