@@ -331,27 +331,110 @@ def test_cli_end_to_end(env: Env, tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert r.exit_code == 0 and json.loads(r.stdout_bytes)["version"] == created["rules"]["version"]
 
 
-def test_every_assessment_route_is_admin_only_and_tenant_scoped(env: Env) -> None:
+def test_every_assessment_route_is_role_checked_and_tenant_scoped(env: Env) -> None:
+    """Assessments and filings: the platform's admin only; the inbox: the regulator only."""
     from .test_authz import ASSESS, MATRIX
 
     routes = [k for k, v in MATRIX.items() if v == ASSESS]
-    assert len(routes) == 8
+    assert len(routes) == 18
     admin = env.auth("admin")
     aid = env.client.post("/v1/assessments", json={"spec": spec()}, headers=admin).json()["id"]
-    ids = {"assessment_id": aid, "finding_id": "F1", "name": "report.json"}
+    ids = {"assessment_id": aid, "finding_id": "F1", "name": "report.json", "filing_id": "fil_nope"}
     bodies = {"/v1/assessments": {"spec": spec()}, "/v1/assessments/{assessment_id}/facts": {"spec": spec()},
               "/v1/assessments/{assessment_id}/findings/{finding_id}/remediation":
                   {"what": "w", "by": "b", "evidence_after": "e"},
-              "/v1/assessments/{assessment_id}/finalise": {"by": "Li Wei"}}
+              "/v1/assessments/{assessment_id}/finalise": {"by": "Li Wei"},
+              "/v1/assessments/{assessment_id}/filing": {"regulator": "cac"},
+              "/v1/filings/{filing_id}/resubmit": {"assessment_id": aid},
+              "/v1/inbox/{filing_id}/rectification": {"note": "n", "deadline": "2099-01-01T00:00:00Z"}}
     for method, path in routes:
         url = path.format(**ids)
-        body = bodies.get(path)
+        body = bodies.get(path, {} if method == "POST" else None)
+        allowed = "regulator" if path.startswith("/v1/inbox") else "admin"
         assert env.client.request(method, url, json=body).status_code == 401, (method, path)
-        for role in ("uploader", "reviewer", "auditor", "regulator", "ingest"):
+        for role in ("uploader", "reviewer", "auditor", "admin", "regulator", "ingest"):
+            if role == allowed:
+                continue
             r = env.client.request(method, url, json=body, headers=env.auth(role))
             assert r.status_code == 403, (method, path, role, r.status_code)
-        r = env.client.request(method, url, json=body, headers=env.auth("admin", "globex"))
-        expected = ({201} if method == "POST" else {200}) if path == "/v1/assessments" else {404}
+        r = env.client.request(method, url, json=body, headers=env.auth(allowed, "globex"))
+        listing = path in ("/v1/assessments", "/v1/filings", "/v1/inbox")
+        expected = ({201} if method == "POST" else {200}) if listing else {404}
         assert r.status_code in expected, (method, path, r.status_code)
-        r = env.client.request(method, url, json=body, headers=admin)
-        assert r.status_code in {200, 201, 409}, (method, path, r.status_code, r.text)
+        r = env.client.request(method, url, json=body, headers=env.auth(allowed))
+        assert r.status_code in {200, 201, 404, 409}, (method, path, r.status_code, r.text)
+
+
+def _finalised(env: Env, tenant_id: str, note: str = "") -> str:
+    """A finalised assessment of ``tenant_id`` (rules with only A3, whose evidence this store meets)."""
+    rules = parse_rules(rules_with("A3"), "a3.yaml")
+    logs = {"A3.network_logs": declaration(f"gateway logs {note}")}
+    rec = wf.create(env.core, tenant_id, spec(declarations=logs), wf.Actor("cli"), rules=rules)
+    assert not rec.open_findings, rec.findings
+    return wf.finalise(env.core, tenant_id, rec.id, wf.Actor("cli"), by="Li Wei", pdf=False).id
+
+
+def test_the_regulators_inbox(env: Env) -> None:
+    acme = env.core.create_tenant("acme")
+    admin, reg, other_reg = env.auth("admin"), env.auth("regulator", "cac"), env.auth("regulator", "cac-beijing")
+    r = env.client.patch("/v1/tenant", json={"callback_url": "http://127.0.0.1:9/hook"}, headers=admin)
+    assert r.status_code == 200, r.text
+    draft = wf.create(env.core, acme.id, spec(), wf.Actor("cli"))
+    first = _finalised(env, acme.id, "v1")
+    # only a finalised report, and only to a regulator
+    r = env.client.post(f"/v1/assessments/{draft.id}/filing", json={"regulator": "cac"}, headers=admin)
+    assert r.status_code == 409 and r.json()["code"] == "not_finalised"
+    env.key("admin", "globex")
+    r = env.client.post(f"/v1/assessments/{first}/filing", json={"regulator": "globex"}, headers=admin)
+    assert r.status_code == 422 and r.json()["code"] == "unknown_regulator"
+    r = env.client.post(f"/v1/assessments/{first}/filing", json={"regulator": "cac"}, headers=admin)
+    assert r.status_code == 201, r.text
+    fid = r.json()["id"]
+    assert r.json()["state"] == "filed" and r.json()["platform"] == "acme"
+    assert env.client.post(f"/v1/assessments/{first}/filing", json={"regulator": "cac"},
+                           headers=admin).status_code == 409
+
+    # the regulator sees the filing and the report as signed, and nothing else of the platform
+    box = env.client.get("/v1/inbox", headers=reg).json()["data"]
+    assert [f["id"] for f in box] == [fid]
+    assert env.client.get("/v1/inbox", headers=other_reg).json()["data"] == []
+    assert env.client.get(f"/v1/inbox/{fid}", headers=other_reg).status_code == 404
+    signed = env.client.get(f"/v1/inbox/{fid}/report.json", headers=reg)
+    sig = env.client.get(f"/v1/inbox/{fid}/report.json.sig", headers=reg).json()
+    assert signed.status_code == 200 and wf.verify_signature(signed.content, sig) == []
+    assert sig["sha256"] == box[0]["report_sha256"]
+    for path in (f"/v1/assessments/{first}", "/v1/assessments", "/v1/cases", "/v1/scans", "/v1/audit"):
+        assert env.client.get(path, headers=reg).status_code == 403, path
+    assert env.client.get("/v1/inbox", headers=admin).status_code == 403
+
+    # acknowledgement, rectification with a deadline, resubmission, acceptance
+    assert env.client.post(f"/v1/inbox/{fid}/acknowledge", json={}, headers=reg).json()["state"] == "acknowledged"
+    r = env.client.post(f"/v1/inbox/{fid}/rectification", json={"note": "A3: add device logs",
+                                                               "deadline": "2020-01-01T00:00:00+08:00"}, headers=reg)
+    assert r.status_code == 422  # a deadline in the past
+    r = env.client.post(f"/v1/inbox/{fid}/rectification", json={"note": "A3: add device logs",
+                                                               "deadline": "2099-01-31T18:00:00+08:00"}, headers=reg)
+    assert r.status_code == 200 and r.json()["state"] == "rectification_requested" and r.json()["deadline_at"]
+    mine = env.client.get(f"/v1/filings/{fid}", headers=admin).json()
+    assert mine["state"] == "rectification_requested" and mine["history"][-1]["note"] == "A3: add device logs"
+    assert env.client.post(f"/v1/inbox/{fid}/accept", json={}, headers=reg).status_code == 409
+    r = env.client.post(f"/v1/filings/{fid}/resubmit", json={"assessment_id": first}, headers=admin)
+    assert r.status_code == 409  # the same report again
+    second = _finalised(env, acme.id, "v2, with device logs")
+    r = env.client.post(f"/v1/filings/{fid}/resubmit", json={"assessment_id": second}, headers=admin)
+    assert r.status_code == 200 and r.json()["state"] == "resubmitted" and r.json()["assessment_id"] == second
+    assert "v2, with device logs" in env.client.get(f"/v1/inbox/{fid}/report.html", headers=reg).text
+    assert env.client.post(f"/v1/inbox/{fid}/accept", json={"note": "ok"}, headers=reg).json()["state"] == "accepted"
+    assert env.client.post(f"/v1/inbox/{fid}/acknowledge", json={}, headers=reg).status_code == 409
+    states = [h["state"] for h in env.client.get(f"/v1/filings/{fid}", headers=admin).json()["history"]]
+    assert states == ["filed", "acknowledged", "rectification_requested", "resubmitted", "accepted"]
+    assert env.client.get(f"/v1/filings/{fid}", headers=env.auth("admin", "globex")).status_code == 404
+
+    # audited on both sides' chains, and notified to the platform by its signed webhook
+    audit = env.client.get(f"/v1/audit?object_id={fid}", headers=admin).json()["data"]
+    assert {e["entry"]["action"] for e in audit} >= {"assessment.filing.filed", "assessment.filing.accepted"}
+    cac_audit = env.client.get(f"/v1/audit?object_id={fid}", headers=env.auth("auditor", "cac")).json()["data"]
+    assert len(cac_audit) == len(audit) == 5
+    events = [d["event"] for d in env.client.get("/v1/webhooks/deliveries?limit=50", headers=admin).json()["data"]]
+    assert {"assessment.filing.filed", "assessment.filing.rectification_requested",
+            "assessment.filing.accepted"} <= set(events)

@@ -94,7 +94,13 @@ MATRIX: dict[tuple[str, str], Any] = {
         ("POST", "/v1/assessments"), ("GET", "/v1/assessments"), ("GET", "/v1/assessments/{assessment_id}"),
         ("PUT", "/v1/assessments/{assessment_id}/facts"), ("POST", "/v1/assessments/{assessment_id}/collect"),
         ("POST", "/v1/assessments/{assessment_id}/findings/{finding_id}/remediation"),
-        ("POST", "/v1/assessments/{assessment_id}/finalise"), ("GET", "/v1/assessments/{assessment_id}/{name}")]},
+        ("POST", "/v1/assessments/{assessment_id}/finalise"), ("GET", "/v1/assessments/{assessment_id}/{name}"),
+        ("POST", "/v1/assessments/{assessment_id}/filing"), ("GET", "/v1/filings"), ("GET", "/v1/filings/{filing_id}"),
+        ("POST", "/v1/filings/{filing_id}/resubmit"),
+        # the regulator's inbox (role regulator)
+        ("GET", "/v1/inbox"), ("GET", "/v1/inbox/{filing_id}"), ("GET", "/v1/inbox/{filing_id}/{name}"),
+        ("POST", "/v1/inbox/{filing_id}/acknowledge"), ("POST", "/v1/inbox/{filing_id}/rectification"),
+        ("POST", "/v1/inbox/{filing_id}/accept")]},
 }
 
 

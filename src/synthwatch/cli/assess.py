@@ -294,6 +294,53 @@ def finalise(
                    f"sha256 {rec.html_sha256}, signed with key {rec.signature['report.json']['key_id'][:16]}…"))
 
 
+@app.command("file")
+def file_(
+    assessment: Annotated[str, typer.Argument(help="the finalised assessment id")],
+    tenant: TenantOpt,
+    regulator: Annotated[str, typer.Option("--regulator", help="the regulator's tenant name")],
+    as_json: JsonOpt = False,
+) -> None:
+    """File a finalised report to a regulator's inbox."""
+    from ..service.assessments import inbox
+    from ..service.assessments.workflow import AssessmentError
+
+    core = _core()
+    t, _ = _get(core, tenant, assessment)
+    try:
+        f = inbox.file_report(core, t.id, assessment, regulator, _actor())
+    except AssessmentError as exc:
+        err.print(f"[bold red]refused:[/] {cell(exc)}")
+        raise typer.Exit(EXIT_FINDING if exc.status == 409 else EXIT_USAGE) from exc
+    if as_json:
+        write_json(f.to_dict())
+    else:
+        out.print(cell(f"filed {f.id}: report {f.report_sha256} of {assessment} to {regulator} ({f.state})"))
+
+
+@app.command()
+def filings(tenant: TenantOpt, as_json: JsonOpt = False) -> None:
+    """The tenant's filings to regulators and their state."""
+    from ..service.assessments import inbox
+
+    core = _core()
+    try:
+        t = core.tenant_by_name(tenant)
+    except SynthwatchError as exc:
+        fail(exc)
+    rows = inbox.platform_filings(core, t.id)
+    if as_json:
+        write_json([f.to_dict() for f in rows])
+        return
+    tb = Table(title=f"filings of {printable(tenant)}")
+    for col in ("filing", "regulator", "assessment", "state", "deadline"):
+        tb.add_column(col)
+    for f in rows:
+        tb.add_row(cell(f.id), cell(f.regulator_name), cell(f.assessment_id), cell(f.state),
+                   cell(f.deadline_at if f.deadline_at is None else f"{f.deadline_at:.0f}"))
+    out.print(tb)
+
+
 @app.command()
 def report(
     assessment: Annotated[str, typer.Argument(help="the assessment id")],

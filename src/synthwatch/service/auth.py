@@ -60,6 +60,9 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     # security self-assessments (issue 16): the tenant's admin prepares, remediates and finalises
     "assessments:read": frozenset({Role.ADMIN}),
     "assessments:manage": frozenset({Role.ADMIN}),
+    # the regulator's inbox: reports filed to the regulator's tenant by every platform (issue 16)
+    "inbox:read": frozenset({Role.REGULATOR}),
+    "inbox:act": frozenset({Role.REGULATOR}),
 }
 
 

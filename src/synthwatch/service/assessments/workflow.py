@@ -354,9 +354,10 @@ def report_files(core: Any, rec: AssessmentRecord, *, pdf: bool = False) -> dict
     return files
 
 
-def finalise(core: Any, tenant_id: str, assessment_id: str, actor: Actor, *, by: str) -> AssessmentRecord:
+def finalise(core: Any, tenant_id: str, assessment_id: str, actor: Actor, *, by: str,
+             pdf: bool = True) -> AssessmentRecord:
     """Finalise: refused while a finding is not resolved or the evidence is stale; else render,
-    sign, store and audit the report."""
+    sign, store and audit the report (and its PDF when ``pdf`` and WeasyPrint is installed)."""
     from ...assess.pdf import pdf_available, render_pdf
     from ...assess.report import dump_json, render_html
     from ..audit import audit_of
@@ -381,10 +382,10 @@ def finalise(core: Any, tenant_id: str, assessment_id: str, actor: Actor, *, by:
     html_text = render_html(doc)
     html = html_text.encode("utf-8")
     blobs = [("report.json", data), ("report.html", html)]
-    pdf: bytes | None = None
-    if pdf_available():
-        pdf = render_pdf(html_text)
-        blobs.append(("report.pdf", pdf))
+    printed: bytes | None = None
+    if pdf and pdf_available():
+        printed = render_pdf(html_text)
+        blobs.append(("report.pdf", printed))
     signature: dict[str, Any] = {}
     for name, blob in blobs:
         signature[name] = {"format": "synthwatch.assessment-signature/1", "assessment": rec.id, "file": name,
@@ -395,11 +396,11 @@ def finalise(core: Any, tenant_id: str, assessment_id: str, actor: Actor, *, by:
                              "report_json": data.decode("utf-8"), "report_html": html.decode("utf-8"),
                              "report_sha256": signature["report.json"]["sha256"],
                              "html_sha256": signature["report.html"]["sha256"], "signature": _dumps(signature),
-                             "report_pdf": pdf,
+                             "report_pdf": printed,
                              "key_id": log.signer.key_id()},
                  "assessment.finalised", actor, report_sha256=signature["report.json"]["sha256"],
                  html_sha256=signature["report.html"]["sha256"],
-                 pdf_sha256=signature["report.pdf"]["sha256"] if pdf is not None else None, key_id=log.signer.key_id(),
+                 pdf_sha256=signature["report.pdf"]["sha256"] if printed is not None else None, key_id=log.signer.key_id(),
                  rules_version=rec.rules.version, finalised_by=by)
 
 

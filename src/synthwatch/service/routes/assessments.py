@@ -1,4 +1,6 @@
-"""``/v1/assessments``: security self-assessments of the caller's tenant (issue 16), role admin.
+"""``/v1/assessments``: security self-assessments of the caller's tenant (issue 16), role admin;
+``/v1/filings``: the platform's filings to a regulator; ``/v1/inbox``: the regulator's inbox, role
+regulator (reports filed to its tenant by every platform, and nothing else of theirs).
 
 A draft is created from the declared facts and its evidence collected from this service's store;
 findings get remediation records; finalising is refused (409 ``open_findings``) while any finding
@@ -9,6 +11,7 @@ finalised report. Another tenant's assessment answers 404.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -16,6 +19,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from ...errors import SynthwatchError
+from ..assessments import inbox
 from ..assessments import workflow as wf
 from ..auth import Principal
 from ..deps import CoreDep, require
@@ -126,9 +130,114 @@ def report_file(assessment_id: str, name: str, core: CoreDep,
     files = _run(wf.report_files, core, rec, pdf=name.startswith("report.pdf"))
     if name not in files:
         raise Problem(404, "not_found", f"{name} exists only for a finalised report")
+    return _file_response(files[name], name, rec.id)
+
+
+def _file_response(data: bytes, name: str, aid: str) -> Response:
     headers = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store",
                "Content-Disposition": f'{"inline" if name == "report.html" else "attachment"}; '
-                                      f'filename="{rec.id}-{name}"'}
+                                      f'filename="{aid}-{name}"'}
     if name == "report.html":
         headers["Content-Security-Policy"] = REPORT_CSP
-    return Response(files[name], media_type=_TYPES[name], headers=headers)
+    return Response(data, media_type=_TYPES[name], headers=headers)
+
+
+# ------------------------------------------------------------------------------------------ filing (platform)
+class FilingCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    regulator: str = Field(min_length=1, max_length=200, description="the regulator's tenant name")
+
+
+class Resubmission(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    assessment_id: str = Field(min_length=1, max_length=40, description="a new, finalised assessment")
+
+
+class RegulatorNote(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    note: str | None = Field(None, max_length=4000)
+
+
+class Rectification(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    note: str = Field(min_length=1, max_length=4000, description="what must be rectified")
+    deadline: datetime = Field(description="ISO 8601 date-time with a time zone")
+
+
+@router.post("/assessments/{assessment_id}/filing", status_code=201,
+             summary="File a finalised report to a regulator's inbox")
+def file_assessment(assessment_id: str, body: FilingCreate, core: CoreDep,
+                    principal: Annotated[Principal, require("assessments:manage")]) -> JSONResponse:
+    f = _run(inbox.file_report, core, principal.tenant_id, assessment_id, body.regulator, _actor(principal))
+    return JSONResponse(f.to_dict(), status_code=201, headers={"Location": f"/v1/filings/{f.id}"})
+
+
+@router.get("/filings", summary="The platform's filings and their state")
+def list_filings(core: CoreDep, principal: Annotated[Principal, require("assessments:read")]) -> dict[str, Any]:
+    return {"object": "list", "data": [f.to_dict() for f in inbox.platform_filings(core, principal.tenant_id)]}
+
+
+@router.get("/filings/{filing_id}", summary="A filing: state, deadline and history")
+def get_filing(filing_id: str, core: CoreDep,
+               principal: Annotated[Principal, require("assessments:read")]) -> dict[str, Any]:
+    return dict(_run(inbox.filing_for_platform, core, principal.tenant_id, filing_id).to_dict())
+
+
+@router.post("/filings/{filing_id}/resubmit", summary="Resubmit a new finalised report after a rectification request")
+def resubmit(filing_id: str, body: Resubmission, core: CoreDep,
+             principal: Annotated[Principal, require("assessments:manage")]) -> dict[str, Any]:
+    return dict(_run(inbox.resubmit, core, principal.tenant_id, filing_id, body.assessment_id,
+                     _actor(principal)).to_dict())
+
+
+# ------------------------------------------------------------------------------------------ the regulator's inbox
+@router.get("/inbox", summary="Reports filed to this regulator by every platform, newest first")
+def list_inbox(core: CoreDep, principal: Annotated[Principal, require("inbox:read")],
+               state: Annotated[str | None, Query(pattern="^(" + "|".join(inbox.STATES) + ")$")] = None
+               ) -> dict[str, Any]:
+    return {"object": "list", "data": [f.to_dict() for f in inbox.inbox(core, principal.tenant_id, state=state)]}
+
+
+@router.get("/inbox/{filing_id}", summary="A filed report: its platform, state, deadline and history")
+def get_inbox_filing(filing_id: str, core: CoreDep,
+                     principal: Annotated[Principal, require("inbox:read")]) -> dict[str, Any]:
+    f = _run(inbox.filing_for_regulator, core, principal.tenant_id, filing_id)
+    return {**f.to_dict(), "files": {n: f"/v1/inbox/{f.id}/{n}" for n in _TYPES}}
+
+
+@router.get("/inbox/{filing_id}/{name}", summary="The filed report's files exactly as signed")
+def inbox_file(filing_id: str, name: str, core: CoreDep,
+               principal: Annotated[Principal, require("inbox:read")]) -> Response:
+    if name not in _TYPES:
+        raise Problem(404, "not_found", f"no such report file (one of {', '.join(_TYPES)})")
+    f = _run(inbox.filing_for_regulator, core, principal.tenant_id, filing_id)
+    files = _run(inbox.regulator_files, core, f)
+    if name not in files:
+        raise Problem(404, "not_found", f"{name} was not filed")
+    return _file_response(files[name], name, f.assessment_id)
+
+
+def _act(core: Any, principal: Principal, filing_id: str, action: str, **kwargs: Any) -> dict[str, Any]:
+    return dict(_run(inbox.regulator_action, core, principal.tenant_id, filing_id, action, _actor(principal),
+                     **kwargs).to_dict())
+
+
+@router.post("/inbox/{filing_id}/acknowledge", summary="Acknowledge receipt of a filed report")
+def acknowledge(filing_id: str, body: RegulatorNote, core: CoreDep,
+                principal: Annotated[Principal, require("inbox:act")]) -> dict[str, Any]:
+    return _act(core, principal, filing_id, "acknowledge", note=body.note)
+
+
+@router.post("/inbox/{filing_id}/rectification", summary="Request rectification by a deadline")
+def request_rectification(filing_id: str, body: Rectification, core: CoreDep,
+                          principal: Annotated[Principal, require("inbox:act")]) -> dict[str, Any]:
+    if body.deadline.tzinfo is None:
+        raise Problem(422, "validation_error", "the deadline needs a time zone (e.g. 2027-01-31T18:00:00+08:00)")
+    return _act(core, principal, filing_id, "request_rectification", note=body.note,
+                deadline_at=body.deadline.timestamp())
+
+
+@router.post("/inbox/{filing_id}/accept", summary="Accept a filed report")
+def accept(filing_id: str, body: RegulatorNote, core: CoreDep,
+           principal: Annotated[Principal, require("inbox:act")]) -> dict[str, Any]:
+    return _act(core, principal, filing_id, "accept", note=body.note)

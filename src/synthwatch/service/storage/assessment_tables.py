@@ -2,7 +2,7 @@
 
 They live on the same :data:`~synthwatch.service.storage.schema.metadata` as the service's other
 tables (``schema.py`` imports this module at its end), so the migration check compares them too;
-migration ``0004`` creates them. The declared facts, the latest evidence, the evaluation and the
+migration ``0004`` creates ``assessments``, ``0005`` the regulator's inbox (``assessment_filings``). The declared facts, the latest evidence, the evaluation and the
 findings (with their remediation records) are JSON documents of ``synthwatch.assess``; a finalised
 assessment keeps the report exactly as it was signed (``report_json``, ``report_html``). Times are
 UNIX seconds (double).
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from .schema import metadata
 
-__all__ = ["assessments"]
+__all__ = ["assessments", "assessment_filings"]
 
 assessments = sa.Table(
     "assessments", metadata,
@@ -50,4 +50,21 @@ assessments = sa.Table(
     sa.Column("key_id", sa.String(64)),
     sa.Column("version", sa.Integer, nullable=False, server_default="1"),  # optimistic concurrency
     sa.Index("ix_assessments_tenant", "tenant_id", "id"),
+)
+
+assessment_filings = sa.Table(
+    "assessment_filings", metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("tenant_id", sa.String(40), sa.ForeignKey("tenants.id"), nullable=False),  # the platform
+    sa.Column("regulator_id", sa.String(40), sa.ForeignKey("tenants.id"), nullable=False),  # the regulator's tenant
+    sa.Column("assessment_id", sa.String(40), nullable=False),  # the report filed now (a resubmission replaces it)
+    sa.Column("report_sha256", sa.String(64), nullable=False),
+    sa.Column("state", sa.String(30), nullable=False),  # filed | acknowledged | rectification_requested | resubmitted | accepted
+    sa.Column("deadline_at", sa.Double),  # of a rectification request
+    sa.Column("history", sa.Text, nullable=False, server_default="[]"),  # JSON: every transition
+    sa.Column("filed_at", sa.Double, nullable=False),
+    sa.Column("updated_at", sa.Double, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False, server_default="1"),
+    sa.Index("ix_assessment_filings_regulator", "regulator_id", "id"),
+    sa.Index("ix_assessment_filings_tenant", "tenant_id", "id"),
 )
