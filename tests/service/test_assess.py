@@ -152,9 +152,25 @@ def test_findings_block_finalisation_until_fixed_and_re_measured(env_factory: An
         pytest.skip("WeasyPrint or Pango is not installed: the PDF is not checked (extra [pdf])")
     pdf = files["report.pdf"]  # printed at finalisation and signed too
     assert pdf.startswith(b"%PDF") and wf.verify_signature(pdf, json.loads(files["report.pdf.sig"])) == []
+    # synthwatch assess verify: exit 0 for the intact file, 1 for one altered byte
+    from typer.testing import CliRunner
+
+    from synthwatch.cli import app
+
+    (tmp_path / "report.pdf").write_bytes(pdf)
+    (tmp_path / "report.pdf.sig").write_bytes(files["report.pdf.sig"])
+    pem = tmp_path / "key.pem"
+    pem.write_text(json.loads(files["report.pdf.sig"])["public_key_pem"], encoding="ascii")
+    ok = CliRunner().invoke(app, ["assess", "verify", str(tmp_path / "report.pdf"), "--public-key", str(pem)])
+    assert ok.exit_code == 0, ok.output
+    altered = bytearray(pdf)
+    altered[len(altered) // 3] ^= 0x20
+    (tmp_path / "altered.pdf").write_bytes(bytes(altered))
+    bad = CliRunner().invoke(app, ["assess", "verify", str(tmp_path / "altered.pdf"), "--sig",
+                                   str(tmp_path / "report.pdf.sig"), "--json"])
+    assert bad.exit_code == 1 and json.loads(bad.stdout_bytes)["ok"] is False
     if not (shutil.which("pdftoppm") and shutil.which("pdftotext")):
         pytest.skip("poppler-utils is not installed: the PDF's pages are not checked")
-    (tmp_path / "report.pdf").write_bytes(pdf)
     subprocess.run(["pdftoppm", "-r", "40", "-png", str(tmp_path / "report.pdf"), str(tmp_path / "page")], check=True,
                    timeout=120)
     pages = sorted(tmp_path.glob("page-*.png"))
@@ -223,6 +239,21 @@ def test_triggers_choose_the_items(env: Env) -> None:
         assert ev.kind == ("declared" if ev.id[:2] in {"A1", "A2", "A3", "A4", "A5", "A6", "A7", "A8", "D1", "D2",
                                                         "D3", "D4"} and "." in ev.id and ev.id.split(".")[0] in
                            {"A1", "A2", "A3", "A4", "A5", "A6", "A7", "A8", "D1", "D2", "D3", "D4"} else "measured")
+    # both languages complete: every text of the report document is given in Chinese and English
+    doc = wf.report_document(env.core, synth)
+    texts = [doc["rules"]["title"], doc["function"]["name"], doc["function"]["kind_label"],
+             *(t["text"] for t in doc["triggers"]), *(f["label"] for f in doc["facts"]),
+             *(f["value"] for f in doc["facts"])]
+    for item in doc["items"]:
+        assert item["status"] in ("pass", "declared", "warn", "fail", "not_applicable")
+        texts += [item["title"], item["requirement"]]
+        for c in item["criteria"]:
+            texts += [c["text"], c["shown"], c["threshold"], *([c["reason"]] if c["reason"] else [])]
+    for ev in doc["evidence"].values():
+        texts += [ev["title"], *ev["notes"]]
+    assert [i["id"] for i in doc["items"]] == ["A1", "A2", "A3", "A4", "A5", "A6", "A7", "A8", "D1", "D2", "D3", "D4"]
+    for t in texts:
+        assert set(t) == {"zh", "en"} and t["zh"].strip() and t["en"].strip(), t
     with pytest.raises(ConfigError, match="triggers\\[0\\]"):
         wf.create(env.core, tenant.id, spec(triggers=("T9",)), wf.Actor("cli"))
     with pytest.raises(ConfigError, match="facts.scope"):
