@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from .model import Artefact, AssessmentSpec, Evidence
@@ -305,23 +305,23 @@ def roc_points(scores: list[tuple[float, int]], max_points: int = 200) -> dict[s
     return {"fpr": [round(x, 5) for x in fpr], "tpr": [round(x, 5) for x in tpr]}
 
 
-def _scores(path: Path | None, detector: str) -> list[tuple[float, int]]:
-    if path is None:
+def _scores(text: str | None, detector: str) -> list[tuple[float, int]]:
+    """(score, label) of the clean, scored items of ``detector`` in an eval run's scores.csv."""
+    if not text:
         return []
     out: list[tuple[float, int]] = []
     try:
-        with open(path, encoding="utf-8", newline="") as fh:
-            for row in csv.DictReader(fh):
-                if row.get("detector") != detector or row.get("condition") != "clean" or row.get("status") != "ok":
-                    continue
-                y = _label(row.get("label") or "")
-                try:
-                    s = float(row.get("score") or "nan")
-                except ValueError:
-                    continue
-                if y is not None and math.isfinite(s):
-                    out.append((s, y))
-    except (OSError, UnicodeDecodeError, csv.Error):
+        for row in csv.DictReader(io.StringIO(text)):
+            if row.get("detector") != detector or row.get("condition") != "clean" or row.get("status") != "ok":
+                continue
+            y = _label(row.get("label") or "")
+            try:
+                s = float(row.get("score") or "nan")
+            except ValueError:
+                continue
+            if y is not None and math.isfinite(s):
+                out.append((s, y))
+    except csv.Error:
         return []
     return out
 
@@ -371,7 +371,7 @@ def quality(ctx: CollectContext) -> Evidence:
                      "run_created_at": run.results.get("created_at"),
                      "dataset": {k: (run.results.get("dataset") or {}).get(k) for k in ("specs", "n_items", "n_real",
                                                                                         "n_fake")},
-                     "roc": roc_points(_scores(run.scores_path, name))}
+                     "roc": roc_points(_scores(run.scores_text, name))}
         if run.id not in used_runs:
             used_runs.add(run.id)
             artefacts.append(Artefact(f"eval/{run.id}/results.json", run.results_sha256, run.results_size,
@@ -382,8 +382,9 @@ def quality(ctx: CollectContext) -> Evidence:
     evaluated = [p for p in per.values() if p]
     aucs = [p["auc"] for p in evaluated if p.get("auc") is not None]
     lows = [p["auc_ci95"][0] for p in evaluated if p.get("auc_ci95") and p["auc_ci95"][0] is not None]
-    runs_q = Rows([], f"eval runs known to the store: {len(runs)} (synthwatch eval results.json and scores.csv, "
-                      "newest first)", ("eval runs",))
+    runs_q = Rows([], f"assessment_eval_runs of the tenant, newest first ({len(runs)} imported synthwatch eval "
+                      "runs: results.json and scores.csv); per detector the newest run on the platform's own "
+                      "sample, else the newest run, clean condition, item level", ("assessment_eval_runs",))
     return _evidence("detection.quality", ctx, {
         "detectors_in_use": len(in_use), "evaluated": len(evaluated), "without_eval": len(in_use) - len(evaluated),
         "own_sample": sum(1 for p in evaluated if p["own_sample"]), "min_auc": _r(min(aucs), 4) if aucs else None,

@@ -32,8 +32,8 @@ class Rows:
 
 @dataclass(frozen=True)
 class EvalRunRecord:
-    """A ``synthwatch eval`` run imported into the store: its ``results.json`` (parsed) and the
-    path of its ``scores.csv`` (for ROC curves), with the sha256 of both files."""
+    """A ``synthwatch eval`` run imported into the store: its ``results.json`` (parsed) and its
+    ``scores.csv`` text (for ROC curves), with the sha256 and size of both files."""
 
     id: str
     name: str
@@ -42,7 +42,7 @@ class EvalRunRecord:
     results: dict[str, Any]
     results_sha256: str
     results_size: int
-    scores_path: Path | None
+    scores_text: str | None
     scores_sha256: str | None
     scores_size: int | None
 

@@ -294,6 +294,32 @@ def finalise(
                    f"sha256 {rec.html_sha256}, signed with key {rec.signature['report.json']['key_id'][:16]}…"))
 
 
+@app.command("import-eval")
+def import_eval(
+    run_dir: Annotated[Path, typer.Argument(help="a synthwatch eval output folder (results.json, scores.csv)",
+                                            file_okay=False)],
+    tenant: TenantOpt,
+    own_sample: Annotated[bool, typer.Option("--own-sample", help="the run measured the platform's own labelled "
+                                             "sample")] = False,
+    name: Annotated[str | None, typer.Option("--name", help="a name for the run (default: the folder's)")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Import a synthwatch eval run as detection-quality evidence of the tenant's assessments."""
+    from ..service.assessments.evalruns import import_run
+
+    core = _core()
+    try:
+        t = core.tenant_by_name(tenant)
+        row = import_run(core, t.id, run_dir, _actor(), own_sample=own_sample, name=name)
+    except SynthwatchError as exc:
+        fail(exc)
+    if as_json:
+        write_json(row)
+    else:
+        out.print(cell(f"imported {row['id']} ({row['name']}): detectors {', '.join(map(str, row['detectors']))}; "
+                       f"results.json sha256 {row['results_sha256']}"))
+
+
 @app.command("file")
 def file_(
     assessment: Annotated[str, typer.Argument(help="the finalised assessment id")],

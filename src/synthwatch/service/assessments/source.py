@@ -6,8 +6,8 @@ Every method runs one SQLAlchemy Core statement scoped to the tenant and returns
 inlined, so an official can run it again on a copy of the database) and the tables it read.
 
 Live audio rooms are read from the rooms' tables (``room_streams``, ``room_alerts``: ended speaker
-streams and their alerts). Imported ``synthwatch eval`` runs have no place in the store in this
-version: ``eval_runs`` returns none, and detector quality shows as not measured.
+streams and their alerts); detector quality from the ``synthwatch eval`` runs imported with
+``synthwatch assess import-eval`` (``assessment_eval_runs``).
 """
 
 from __future__ import annotations
@@ -22,13 +22,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ...assess.sources import EvalRunRecord, ExportDrill, Rows
+from ..storage import assessment_tables, room_tables
 from ..storage import review_tables as rt
-from ..storage import room_tables
 from ..storage import schema as st
 
-__all__ = ["SqlEvidenceSource", "EVAL_UNAVAILABLE"]
-
-EVAL_UNAVAILABLE = "no synthwatch eval runs are imported into the service's store (not available in this version)"
+__all__ = ["SqlEvidenceSource"]
 
 
 def _sql(conn: Connection, stmt: Any) -> str:
@@ -212,7 +210,21 @@ class SqlEvidenceSource:
         return self._rows(stmt, ("room_alerts", "cases"))
 
     def eval_runs(self) -> list[EvalRunRecord]:
-        return []
+        """Imported ``synthwatch eval`` runs, newest first (``synthwatch assess import-eval``)."""
+        r = assessment_tables.assessment_eval_runs.c
+        stmt = sa.select(assessment_tables.assessment_eval_runs).where(r.tenant_id == self.tenant_id).order_by(
+            r.imported_at.desc(), r.id.desc())
+        out: list[EvalRunRecord] = []
+        with self.core.db.read() as conn:
+            for row in conn.execute(stmt):
+                try:
+                    results = json.loads(row.results)
+                except ValueError:
+                    continue
+                out.append(EvalRunRecord(row.id, row.name, row.imported_at, bool(row.own_sample), results,
+                                         row.results_sha256, int(row.results_size), row.scores, row.scores_sha256,
+                                         None if row.scores_size is None else int(row.scores_size)))
+        return out
 
     # ------------------------------------------------------------------ drills, policy, settings
     def export_drill(self) -> ExportDrill | None:

@@ -2,7 +2,8 @@
 
 They live on the same :data:`~synthwatch.service.storage.schema.metadata` as the service's other
 tables (``schema.py`` imports this module at its end), so the migration check compares them too;
-migration ``0004`` creates ``assessments``, ``0005`` the regulator's inbox (``assessment_filings``). The declared facts, the latest evidence, the evaluation and the
+migration ``0004`` creates ``assessments``, ``0005`` the regulator's inbox (``assessment_filings``),
+``0006`` the imported evaluation runs (``assessment_eval_runs``). The declared facts, the latest evidence, the evaluation and the
 findings (with their remediation records) are JSON documents of ``synthwatch.assess``; a finalised
 assessment keeps the report exactly as it was signed (``report_json``, ``report_html``). Times are
 UNIX seconds (double).
@@ -14,7 +15,7 @@ import sqlalchemy as sa
 
 from .schema import metadata
 
-__all__ = ["assessments", "assessment_filings"]
+__all__ = ["assessments", "assessment_filings", "assessment_eval_runs"]
 
 assessments = sa.Table(
     "assessments", metadata,
@@ -67,4 +68,21 @@ assessment_filings = sa.Table(
     sa.Column("version", sa.Integer, nullable=False, server_default="1"),
     sa.Index("ix_assessment_filings_regulator", "regulator_id", "id"),
     sa.Index("ix_assessment_filings_tenant", "tenant_id", "id"),
+)
+
+assessment_eval_runs = sa.Table(
+    "assessment_eval_runs", metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("tenant_id", sa.String(40), sa.ForeignKey("tenants.id"), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("own_sample", sa.Boolean, nullable=False, server_default=sa.false()),  # the tenant's own labelled data
+    sa.Column("results", sa.Text, nullable=False),  # results.json (synthwatch.eval/1) as imported
+    sa.Column("results_sha256", sa.String(64), nullable=False),
+    sa.Column("results_size", sa.BigInteger, nullable=False),
+    sa.Column("scores", sa.Text),  # scores.csv as imported (ROC curves)
+    sa.Column("scores_sha256", sa.String(64)),
+    sa.Column("scores_size", sa.BigInteger),
+    sa.Column("imported_at", sa.Double, nullable=False),
+    sa.Column("imported_by", sa.String(80), nullable=False),
+    sa.Index("ix_assessment_eval_runs_tenant", "tenant_id", "id"),
 )
