@@ -102,8 +102,11 @@ def _show(rec: Any, as_json: bool) -> None:
     out.print(cell(f"assessment {rec.id} ({rec.state}): {rec.spec.function_name.en} / {rec.spec.function_name.zh}, "
                    f"triggers {', '.join(rec.spec.triggers)}; rules {rec.rules.name} version {rec.rules.version}"))
     if rec.window:
-        out.print(cell(f"evidence collected {s['collected_at']:.0f} over {(rec.window[1] - rec.window[0]) / 86400:.0f} "
-                       f"days (collection {rec.collections})"))
+        from datetime import UTC, datetime
+
+        at = datetime.fromtimestamp(float(s["collected_at"]), UTC).isoformat(timespec="seconds")
+        out.print(cell(f"evidence collected {at} over {(rec.window[1] - rec.window[0]) / 86400:.0f} days "
+                       f"(collection {rec.collections})"))
     t = Table(title="checklist")
     for col in ("item", "outcome", "criteria (measured / declared)"):
         t.add_column(col)
@@ -117,7 +120,9 @@ def _show(rec: Any, as_json: bool) -> None:
             f.add_column(col)
         for x in rec.findings:
             f.add_row(cell(x["id"]), cell(x["criterion"]), cell(x["status"], _STYLE.get(x["status"], "")),
-                      cell(x["found_value"]), cell(x["current_value"]), str(len(x["remediations"])))
+                      cell("no data" if x["found_value"] is None else x["found_value"]),
+                      cell("no data" if x["current_value"] is None else x["current_value"]),
+                      str(len(x["remediations"])))
         out.print(f)
     open_n = len(rec.open_findings)
     out.print(f"{len(rec.findings)} finding(s), {open_n} not resolved"
