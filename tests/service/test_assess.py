@@ -325,6 +325,15 @@ def test_hostile_declared_strings_are_inert_and_the_api_is_admin_only(env: Env) 
     bad["spec"]["triggers"] = ["T99"]
     r = env.client.post("/v1/assessments", json=bad, headers=admin)
     assert r.status_code == 422 and "T99" in r.json()["detail"]
+    # texts that cannot be stored or signed as UTF-8 are refused, naming the field, never a 500
+    for text, where in (('"\\ud800 x"', "facts.scope.en"), ('"a\\u0000b"', "facts.scope.en")):
+        raw = json.dumps({"spec": spec()}).replace('"scope statement"', text)
+        r = env.client.post("/v1/assessments", content=raw, headers={**admin, "Content-Type": "application/json"})
+        assert r.status_code == 422 and where in r.json()["detail"], r.text
+    bad = copy.deepcopy(body)
+    bad["spec"]["declarations"]["A6.report_entries"]["figures"] = {"<b>": 1}
+    r = env.client.post("/v1/assessments", json=bad, headers=admin)
+    assert r.status_code == 422 and "figure name" in r.json()["detail"]
 
 
 def test_cli_end_to_end(env: Env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -27,6 +27,7 @@ __all__ = ["SPEC_FORMAT", "Document", "Declaration", "Facts", "AssessmentSpec", 
 
 SPEC_FORMAT = "synthwatch.assessment/1"
 _SHA = re.compile(r"^[0-9a-f]{64}$")
+_FIGURE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,60}$")
 _RANK = {"pass": 0, "declared": 1, "warn": 2, "fail": 3}
 MAX_TEXT = 4000
 
@@ -106,6 +107,16 @@ def _fail(where: str, why: str) -> ConfigError:
     return ConfigError(f"assessment {where}: {why}")
 
 
+def _unicode(s: str, where: str) -> None:
+    """Texts are stored and signed as UTF-8: a lone surrogate or a NUL has no place in them."""
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        raise _fail(where, "not valid Unicode text (a lone surrogate)") from None
+    if "\x00" in s:
+        raise _fail(where, "a NUL character is not allowed")
+
+
 def _str(v: Any, where: str, *, limit: int = 300) -> str:
     if isinstance(v, dt.date):
         return v.isoformat()
@@ -113,6 +124,7 @@ def _str(v: Any, where: str, *, limit: int = 300) -> str:
         raise _fail(where, "a non-empty text is required")
     if len(v) > limit:
         raise _fail(where, f"at most {limit} characters")
+    _unicode(v, where)
     return v.strip()
 
 
@@ -137,6 +149,7 @@ def _text(v: Any, where: str) -> Text:
             raise _fail(f"{where}.{lang}", "required: every declared text is given in Chinese and in English")
         if len(s) > MAX_TEXT:
             raise _fail(f"{where}.{lang}", f"at most {MAX_TEXT} characters")
+        _unicode(s, f"{where}.{lang}")
     return Text(str(zh).strip(), str(en).strip())
 
 
@@ -209,6 +222,8 @@ def parse_spec(doc: Any, rules: Rules) -> AssessmentSpec:
         dm = _mapping(d, where, ("statement", "attested_by", "attested_at", "figures", "documents", "not_applicable"))
         figures: dict[str, float] = {}
         for k, v in _mapping(dm.get("figures") or {}, f"{where}.figures", tuple(dm.get("figures") or {})).items():
+            if not isinstance(k, str) or not _FIGURE.match(k):
+                raise _fail(f"{where}.figures", f"a figure name is an identifier (letters, digits, _): {k!r}")
             if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
                 raise _fail(f"{where}.figures.{k}", "a number")
             figures[str(k)] = float(v)

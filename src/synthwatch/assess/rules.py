@@ -2,7 +2,7 @@
 
 The rules are YAML (format ``synthwatch.assess.rules/1``) shipped with the package
 (``assess/rules/provisions-2018.yaml``); a compliance officer corrects a copy and points
-``synthwatch assess`` at it (``--rules FILE``, or the service setting ``assess_rules``). Every text
+``synthwatch assess create`` at it (``--rules FILE``; the API uses the shipped rules). Every text
 is bilingual (``zh`` and ``en``, both required). Every figure a criterion names must be one the
 collectors measure (``assess/catalogue.yaml``); :func:`load_rules` checks the whole file and names
 the first bad field. A report records the rules' ``version`` and the sha256 of the file's bytes.

@@ -287,6 +287,12 @@ def _text(v: Any, name: str, limit: int = MAX_TEXT) -> str:
         raise ConfigError(f"remediation {name}: a non-empty text is required")
     if len(v) > limit:
         raise ConfigError(f"remediation {name}: at most {limit} characters")
+    try:
+        v.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ConfigError(f"remediation {name}: not valid Unicode text (a lone surrogate)") from None
+    if "\x00" in v:
+        raise ConfigError(f"remediation {name}: a NUL character is not allowed")
     return v.strip()
 
 
