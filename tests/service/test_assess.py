@@ -189,6 +189,13 @@ def test_findings_block_finalisation_until_fixed_and_re_measured(env_factory: An
     assert "安全评估报告" in text and "Security Self-Assessment Report" in text
     handled = doc["evidence"]["reports.channel"]["figures"]
     assert handled["received"] == 1 and "100.0%" in text  # share handled, as the PDF prints it
+    flat = " ".join(text.split())
+    shown = [c["shown"]["en"] for it in doc["items"] for c in it["criteria"]
+             if c["basis"] == "measured" and c["value"] is not None]
+    assert len(shown) >= 5
+    for value in shown:  # every measured result of the report is printed as the document has it
+        assert value in flat, value
+    assert doc["id"] in flat
 
 
 def test_measured_figures_equal_the_store_and_move_with_it(env_factory: Any, db_url: str,
