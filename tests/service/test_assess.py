@@ -545,3 +545,40 @@ def test_detector_quality_from_an_imported_eval_run(env: Env, svc_media: dict[st
     assert sha[f"eval/{run_id}/scores.csv"] == hashlib.sha256((out / "scores.csv").read_bytes()).hexdigest()
     r = runner.invoke(app, ["assess", "import-eval", str(tmp_path / "sample"), "--tenant", "acme"])
     assert r.exit_code == 2 and "results" in r.output  # not an eval run
+
+
+def test_label_conformance_rereads_the_labelled_copies(env: Env, tmp_path: Path) -> None:
+    from synthwatch import samples
+    from synthwatch.service.review.policy import default_policy_text
+
+    tenant = env.core.create_tenant("acme")
+    policy = default_policy_text().replace("propagator: null", "propagator: PLATFORM0001")
+    r = env.client.put("/v1/review/policy", content=policy.encode(),
+                       headers={**env.auth("admin"), "Content-Type": "application/yaml"})
+    assert r.status_code == 200, r.text
+    scan = env.upload(samples.make_image(tmp_path / "face.jpg", size=(320, 240), seed=1)).json()
+    env.drain()
+    [case] = env.client.get("/v1/cases", headers=env.auth("reviewer")).json()["data"]
+    r = env.client.post(f"/v1/cases/{case['id']}/decision", json={"action": "label", "reason_code": "ai_unlabelled"},
+                        headers=env.auth("reviewer"))
+    assert r.status_code == 200, r.text
+    assert env.drain() == 1  # the worker writes the label
+    rules = parse_rules(rules_with("D1", "D3"), "d1-d3.yaml")
+    rec = wf.create(env.core, tenant.id, spec(kind="deep_synthesis", triggers=("T6",)), wf.Actor("cli"), rules=rules)
+    lab = rec.evidence["labels.conformance"]
+    assert lab.figures["label_decisions"] == 1 and lab.figures["sampled"] == 1 and lab.figures["conforming"] == 1
+    assert lab.figures["rate"] == 1.0 and criterion(rec, "D3.conformance").status == "pass"
+    assert lab.series["checks"][0]["why"] == "conforms"
+    assert criterion(rec, "D1.review_policy").status == "pass"  # the platform's own policy, revision 1
+    assert rec.evidence["policy.review"].figures["revision"] == 1
+
+    # the stored labelled copy loses its label: re-read, it no longer conforms, and a finding opens
+    sha = lab.series["checks"][0]["sha256"]
+    original = env.client.get(f"/v1/scans/{scan['id']}/media", headers=env.auth("reviewer")).content
+    env.core.blobs.path(sha).write_bytes(original)
+    rec = wf.collect(env.core, tenant.id, rec.id, wf.Actor("cli"))
+    lab = rec.evidence["labels.conformance"]
+    assert lab.figures["conforming"] == 0 and lab.figures["rate"] == 0.0
+    assert "0 labels found" in lab.series["checks"][0]["why"]
+    assert criterion(rec, "D3.conformance").status == "fail"
+    assert "D3.conformance" in {f["criterion"] for f in rec.open_findings}
