@@ -377,6 +377,11 @@ def test_cli_end_to_end(env: Env, tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert r.exit_code == 2 and "function" in r.output
     r = runner.invoke(app, ["assess", "show", "asm_nope", "--tenant", "acme"])
     assert r.exit_code == 2
+    r = runner.invoke(app, ["assess", "remediate", aid, "F99", "--tenant", "acme", "--what", "w", "--by", "b",
+                            "--evidence", "e"])
+    assert r.exit_code == 2 and "no such finding" in r.output
+    r = runner.invoke(app, ["assess", "file", aid, "--tenant", "acme", "--regulator", "cac"])
+    assert r.exit_code == 1 and "finalised" in r.output  # a draft cannot be filed
     r = runner.invoke(app, ["assess", "rules", "--json"])
     assert r.exit_code == 0 and json.loads(r.stdout_bytes)["version"] == created["rules"]["version"]
 

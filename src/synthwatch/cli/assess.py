@@ -86,10 +86,11 @@ def _call(fn: Any, *args: Any, **kwargs: Any) -> Any:
     try:
         return fn(*args, **kwargs)
     except AssessmentError as exc:
-        if exc.code == "not_found":
+        if exc.code in ("not_found", "validation_error", "unknown_regulator"):
             err.print(f"[bold red]error:[/] {cell(exc)}")
             raise typer.Exit(EXIT_USAGE) from exc
-        raise
+        err.print(f"[bold red]refused:[/] {cell(exc)}")  # the assessment's state does not allow it
+        raise typer.Exit(EXIT_FINDING) from exc
     except SynthwatchError as exc:
         fail(exc)
 
@@ -285,8 +286,10 @@ def finalise(
     core = _core()
     t, _ = _get(core, tenant, assessment)
     try:
-        rec = _call(wf.finalise, core, t.id, assessment, _actor(), by=by)
-    except wf.AssessmentError as exc:
+        rec = wf.finalise(core, t.id, assessment, _actor(), by=by)
+    except SynthwatchError as exc:
+        if not isinstance(exc, wf.AssessmentError):
+            fail(exc)
         if as_json:
             write_json({"error": {"code": exc.code, "message": str(exc), **exc.details}})
         else:
@@ -296,7 +299,7 @@ def finalise(
         write_json(rec.summary())
         return
     out.print(cell(f"assessment {rec.id} finalised by {by}: report.json sha256 {rec.report_sha256}, report.html "
-                   f"sha256 {rec.html_sha256}, signed with key {rec.signature['report.json']['key_id'][:16]}…"))
+                   f"sha256 {rec.html_sha256}, signed with key {str((rec.signature or {}).get('report.json', {}).get('key_id', ''))[:16]}…"))
 
 
 @app.command("import-eval")
@@ -334,15 +337,10 @@ def file_(
 ) -> None:
     """File a finalised report to a regulator's inbox."""
     from ..service.assessments import inbox
-    from ..service.assessments.workflow import AssessmentError
 
     core = _core()
     t, _ = _get(core, tenant, assessment)
-    try:
-        f = inbox.file_report(core, t.id, assessment, regulator, _actor())
-    except AssessmentError as exc:
-        err.print(f"[bold red]refused:[/] {cell(exc)}")
-        raise typer.Exit(EXIT_FINDING if exc.status == 409 else EXIT_USAGE) from exc
+    f = _call(inbox.file_report, core, t.id, assessment, regulator, _actor())
     if as_json:
         write_json(f.to_dict())
     else:
@@ -392,10 +390,7 @@ def report(
         raise typer.Exit(EXIT_USAGE)
     core = _core()
     _, rec = _get(core, tenant, assessment)
-    try:
-        files = wf.report_files(core, rec, pdf="pdf" in wanted)
-    except SynthwatchError as exc:
-        fail(exc)
+    files = _call(wf.report_files, core, rec, pdf="pdf" in wanted)
     if as_json:
         import sys
 
