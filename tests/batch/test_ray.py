@@ -1,6 +1,9 @@
-"""``synthwatch batch --engine ray`` on a real two-node Ray cluster on 127.0.0.1 (started and stopped
-by the fixture) and on a local Ray instance: the same answers as ``batch --engine local`` and
-``scan --jsonl``, each actor on its own node, resuming, real models."""
+"""``synthwatch batch --engine ray`` on a private Ray instance with real models, and on a real
+two-node Ray cluster on 127.0.0.1 (started and stopped by the fixture): the same answers as
+``batch --engine local`` and ``scan --jsonl``, each actor on its own node, resuming.
+
+The real-model test comes first: the cluster is started for the last test and stopped right after
+it, so it never sits idle beside another Ray instance."""
 
 from __future__ import annotations
 
@@ -31,6 +34,50 @@ def _ray_installed() -> bool:
 
 
 needs_ray = pytest.mark.skipif(not _ray_installed(), reason="Ray is not installed (pip install 'synthwatch[ray]')")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1200)
+def test_real_models_same_on_a_private_ray_instance(model_store, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The default detectors with their real models (those installed here; the debug detectors when
+    none is): ``scan --jsonl`` (ONNX Runtime on every core) and ``batch --engine ray`` without an
+    address -- a private Ray instance the command starts on 127.0.0.1 and stops, one core per actor
+    -- give the same scores, and the instance leaves no process behind. The local engine runs the
+    same item scanner as the actors; its equality with Ray is shown above, and here when Ray is not
+    installed."""
+    from synthwatch import samples
+    from synthwatch.detectors.registry import default_registry
+
+    reg = default_registry()
+    names = [n for n in reg.default_names() if not reg.missing_models(n, model_store)] or DEBUG
+    src = tmp_path / "in"
+    files = [samples.make_image(src / "p.jpg", size=(160, 120), seed=31),
+             samples.make_speech(src / "s.wav", seconds=4.0, seed=32),
+             samples.make_video(src / "v.mp4", seconds=2.0, size=(160, 120), fps=10, seed=33)]
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "models").symlink_to(Path(model_store.root).resolve(), target_is_directory=True)
+    arg = ",".join(names)
+    scan = scan_jsonl_scores(files, home, arg)
+    assert set(scan) == {str(p) for p in files}
+    assert any(v is not None for s in scan.values() for k, v in s.items() if k != "verdict")
+
+    if not _ray_installed():
+        local = tmp_path / "local"
+        res = cli("batch", str(src), "--out", str(local), "--detectors", arg, home=home)
+        assert res.returncode in (0, 1), res.stderr.decode("utf-8", "replace")[-4000:]
+        assert batch_scores(local) == scan
+        return
+    out = tmp_path / "ray"
+    env = {"RAY_ADDRESS": "", "RAY_AUTH_MODE": "disabled"}
+    res = cli("batch", str(src), "--out", str(out), "--engine", "ray", "--detectors", arg, "--actors", "1", "--json",
+              home=home, env=env, new_session=True)
+    assert res.returncode in (0, 1), res.stderr.decode("utf-8", "replace")[-4000:]
+    doc = json.loads(res.stdout)
+    assert doc["engine_info"]["address"] == "local" and doc["scanned"] == len(files)
+    # the run had a session of its own: every process it started (GCS, raylet, workers) is gone
+    assert no_leftovers(res.pid) == []  # type: ignore[attr-defined]
+    assert batch_scores(out) == scan  # identical, not close
 
 
 @pytest.mark.ray
@@ -73,62 +120,3 @@ def test_two_node_cluster_gives_the_same_answers(ray_cluster: RayCluster, batch_
     again = cli(*args, home=home, env=ray_cluster.env)
     doc = json.loads(again.stdout)
     assert again.returncode == 5 and (doc["scanned"], doc["skipped"]) == (0, len(files))
-
-
-@pytest.mark.ray
-@pytest.mark.slow
-@needs_ray
-def test_local_ray_instance_is_started_and_stopped(batch_media: MediaSet, tmp_path: Path) -> None:
-    """No --address: the run starts its own Ray instance (loopback only) and leaves nothing behind."""
-    out = tmp_path / "out"
-    env = {"RAY_ADDRESS": "", "RAY_AUTH_MODE": "disabled"}
-    res = cli("batch", str(batch_media.folder), "--out", str(out), "--engine", "ray", "--detectors", DEBUG_ARG,
-              "--json", home=tmp_path / "home", env=env, new_session=True)
-    assert res.returncode == 5, res.stderr.decode("utf-8", "replace")[-4000:]
-    doc = json.loads(res.stdout)
-    assert doc["engine_info"]["address"] == "local" and doc["scanned"] == len(batch_media.all)
-    # the run had a session of its own: every process it started (GCS, raylet, workers) is gone
-    assert no_leftovers(res.pid) == []  # type: ignore[attr-defined]
-    local = tmp_path / "local"
-    run_batch([str(batch_media.folder)], local, settings=get_settings(home=tmp_path / "home"), detectors=DEBUG)
-    assert batch_scores(out) == batch_scores(local)
-
-
-@pytest.mark.slow
-@pytest.mark.timeout(1200)
-def test_real_default_detectors_same_everywhere(model_store, batch_media: MediaSet, tmp_path: Path,  # type: ignore[no-untyped-def]
-                                                request: pytest.FixtureRequest) -> None:
-    """The default detectors with their real models (those installed here): ``scan --jsonl`` (ONNX
-    Runtime on every core) and ``batch --engine ray`` on the two-node cluster (one core per actor)
-    give the same scores. The local engine runs the same item scanner as the actors; its equality
-    with Ray is shown with the debug detectors above, and here when Ray is not installed."""
-    from synthwatch import samples
-    from synthwatch.detectors.registry import default_registry
-
-    reg = default_registry()
-    names = [n for n in reg.default_names() if not reg.missing_models(n, model_store)]
-    if not names:
-        pytest.skip("no default detector has its model installed here")
-    src = tmp_path / "in"
-    files = [samples.make_image(src / "p.jpg", size=(160, 120), seed=31),
-             samples.make_speech(src / "s.wav", seconds=4.0, seed=32),
-             samples.make_video(src / "v.mp4", seconds=2.0, size=(160, 120), fps=10, seed=33)]
-    home = tmp_path / "home"
-    home.mkdir()
-    (home / "models").symlink_to(Path(model_store.root).resolve(), target_is_directory=True)
-    arg = ",".join(names)
-    scan = scan_jsonl_scores(files, home, arg)
-    assert any(v is not None for s in scan.values() for k, v in s.items() if k != "verdict")
-
-    if not _ray_installed():
-        local = tmp_path / "local"
-        res = cli("batch", str(src), "--out", str(local), "--detectors", arg, home=home)
-        assert res.returncode in (0, 1), res.stderr.decode("utf-8", "replace")[-4000:]
-        assert batch_scores(local) == scan
-        return
-    cluster: RayCluster = request.getfixturevalue("ray_cluster")
-    on_ray = tmp_path / "ray"
-    res = cli("batch", str(src), "--out", str(on_ray), "--engine", "ray", "--address", cluster.address,
-              "--detectors", arg, "--actors", "1", home=home, env=cluster.env)
-    assert res.returncode in (0, 1), res.stderr.decode("utf-8", "replace")[-4000:]
-    assert batch_scores(on_ray) == scan
