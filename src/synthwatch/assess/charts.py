@@ -29,7 +29,17 @@ def cjk_font() -> str | None:
     from matplotlib import font_manager
 
     names = {f.name for f in font_manager.fontManager.ttflist}
-    return next((n for n in _CJK if n in names), None)
+    found = next((n for n in _CJK if n in names), None)
+    if found is None:  # a font installed after matplotlib's font cache was built: add it by its file
+        for path in font_manager.findSystemFonts():
+            if any(k in path.lower() for k in ("wqy", "notosanscjk", "noto-cjk", "sourcehansans")):
+                try:
+                    font_manager.fontManager.addfont(path)
+                except (OSError, RuntimeError, ValueError):
+                    continue
+        names = {f.name for f in font_manager.fontManager.ttflist}
+        found = next((n for n in _CJK if n in names), None)
+    return found
 
 
 def _t(zh: str, en: str) -> str:
@@ -54,7 +64,11 @@ def _svg(fig: Any) -> bytes:
     return buf.getvalue()
 
 
-def _style(ax: Any) -> None:
+def _style(ax: Any, *, counts: bool = False) -> None:
+    if counts:  # counts of cases or decisions: whole numbers on the axis
+        from matplotlib.ticker import MaxNLocator
+
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
     ax.grid(axis="y", color="#dddddd", linewidth=0.6)
@@ -90,7 +104,7 @@ def latency_chart(hist: dict[str, Any], p50: float | None, p95: float | None, *,
     ax.set_ylabel(_t("案件数", "cases"))
     ax.set_title(_t(zh, en) + f"   p50 {_dur(p50) if p50 is not None else 'n/a'} · "
                                 f"p95 {_dur(p95) if p95 is not None else 'n/a'}", fontsize=9)
-    _style(ax)
+    _style(ax, counts=True)
     return _svg(fig)
 
 
@@ -102,7 +116,7 @@ def hours_chart(profile: list[int], tz_hours: float) -> bytes:
     sign = "+" if tz_hours >= 0 else "-"
     ax.set_xlabel(_t("时（UTC", "hour (UTC") + f"{sign}{abs(tz_hours):g})")
     ax.set_ylabel(_t("处置数", "decisions"))
-    _style(ax)
+    _style(ax, counts=True)
     return _svg(fig)
 
 
