@@ -143,6 +143,15 @@ class LiveStream:
         return snap
 
 
+def _lower_thread_priority(niceness: int = 10) -> None:
+    """Lower the calling thread's CPU priority (Linux: a thread has its own nice value); elsewhere
+    nothing."""
+    import os
+
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), os.getpriority(os.PRIO_PROCESS, 0) + niceness)
+
+
 class RoomHub:
     def __init__(self, core: ServiceCore, opts: RoomOptions) -> None:
         self.core = core
@@ -153,7 +162,9 @@ class RoomHub:
         self._lock = threading.Lock()
         self._live: dict[str, dict[str, dict[str, LiveStream]]] = {}
         self.alert_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="room-alert")
-        self.picture_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="room-picture")
+        # timeline pictures are drawn at a lower CPU priority: scoring and alerts come first
+        self.picture_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="room-picture",
+                                               initializer=_lower_thread_priority)
         self.db_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="room-db")
         self._counts: dict[str, float] = collections.defaultdict(float)
         self._closes: dict[tuple[str, int], int] = collections.defaultdict(int)
