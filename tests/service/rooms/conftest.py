@@ -32,11 +32,11 @@ def rooms(tmp_path: Path, model_store: ModelStore) -> Iterator[Callable[..., Env
         pytest.skip("silero-vad could not be installed here (synthwatch models setup installs it from its wheel)")
     made: list[Env] = []
 
-    def factory(**opts: Any) -> Env:
+    def factory(db_url: str | None = None, **opts: Any) -> Env:
         base = tmp_path / f"r{len(made)}"
         (base / "home").mkdir(parents=True)
         (base / "home" / "models").symlink_to(model_store.root, target_is_directory=True)
-        env = make_env(base, f"sqlite:///{base / 'db.sqlite'}")
+        env = make_env(base, db_url or f"sqlite:///{base / 'db.sqlite'}")
         env.app.state.rooms.opts = RoomOptions(**opts)
         made.append(env)
         return env

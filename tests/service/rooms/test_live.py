@@ -316,3 +316,26 @@ def test_room_state_metrics_and_backpressure(rooms: Callable[..., Env]) -> None:
     assert float(skipped.split()[-1]) == stopped["skipped_windows"]
     assert 'synthwatch_room_stream_closes_total{code="1000",transport="websocket"} 1.0' in metrics
     assert "synthwatch_room_audio_skipped_seconds_total" in metrics and "synthwatch_room_lagging_events_total 1.0" in metrics
+
+
+@pytest.mark.postgres
+def test_alerts_cases_and_room_state_on_postgresql(pg_url: str, rooms: Callable[..., Env]) -> None:
+    """The rooms' store on PostgreSQL: two alerts of one speaker (one case), the stream's row, the
+    room state and the alerts listing. (``pg_url`` first: its database outlives the service.)"""
+    env = rooms(db_url=pg_url, max_ahead_s=60.0)
+    x = np.concatenate([fake_voice(2.5, seed=7), np.zeros(12 * SR, np.float32), fake_voice(2.5, seed=8)])
+    events, code, _ = stream(env, "pg-room", "mallory", x, start={**START, "scores": True})
+    assert code == 1000
+    alerts = [e for e in events if e["event"] == "alert"]
+    assert len(alerts) == 2 and alerts[0]["case_id"] and alerts[1]["case_id"] == alerts[0]["case_id"]
+    settle(env)
+    reader = env.auth("reviewer")
+    state = env.client.get("/v1/rooms/pg-room", headers=reader).json()
+    ended = state["ended"][0]
+    assert ended["alerts"] == 2 and ended["close_code"] == 1000 and ended["audio_s"] == pytest.approx(x.size / SR)
+    listing = env.client.get("/v1/rooms/pg-room/alerts?limit=1", headers=reader).json()
+    assert listing["data"][0]["id"] == alerts[1]["alert_id"] and listing["next_cursor"]
+    older = env.client.get(f"/v1/rooms/pg-room/alerts?limit=1&cursor={listing['next_cursor']}", headers=reader).json()
+    assert older["data"][0]["id"] == alerts[0]["alert_id"] and older["data"][0]["evidence"]["timeline.png"]
+    case = env.client.get(f"/v1/cases/{alerts[0]['case_id']}", headers=reader).json()
+    assert [e["kind"] for e in case["evidence"]].count("audio_segment") == 2
