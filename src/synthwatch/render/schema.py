@@ -92,7 +92,6 @@ def report_schema() -> dict[str, Any]:
 def validate_report(doc: Any) -> None:
     """Raise ``ValueError`` naming the first violation when ``doc`` is not a valid report document."""
     import jsonschema
-
     from jsonschema.exceptions import best_match
 
     e = best_match(jsonschema.Draft202012Validator(report_schema()).iter_errors(doc))

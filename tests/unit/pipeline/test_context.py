@@ -59,14 +59,14 @@ def test_the_cli_timeout_is_the_whole_scan_limit(long_video: Path, tmp_path: Pat
 
 def test_a_file_is_sniffed_once_per_scan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The type is read from the file's bytes once; probing, decoding and provenance reuse it."""
+    import sys
+
     import synthwatch.media as media_pkg
     import synthwatch.media.decode as decode_mod
     import synthwatch.media.probe as probe_mod
     import synthwatch.provenance.aigc_label as aigc_mod
     import synthwatch.provenance.c2pa_manifest as c2pa_mod
     import synthwatch.provenance.signals as signals_mod
-
-    import sys
 
     sniff_mod = sys.modules["synthwatch.media.sniff"]  # the package re-exports a function of that name
     calls: list[str] = []
