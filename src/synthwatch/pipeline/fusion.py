@@ -20,7 +20,8 @@ Rules (documented in the README, section "How the verdict is made"):
   says ``decides_verdict: false`` (measured at chance on sources it never saw) is reported but
   takes no part: a platform cannot live with genuine uploads flagged by a coin toss.
 * Verdict: fused >= 0.5 -> likely_synthetic; fused < ``authentic_below`` (0.35) -> likely_authentic;
-  in between -> inconclusive; no detector applicable -> not_applicable.
+  in between -> inconclusive; no detector applicable -> not_applicable; only non-deciding
+  detectors scored -> inconclusive without a score (their scores are in the basis and the report).
 """
 
 from __future__ import annotations
@@ -156,9 +157,12 @@ def fuse(results: Sequence[DetectorResult]) -> Verdict:
     signals = [r for r in scored if not r.decides_verdict]
     if not ran:
         reasons = sorted({r.reason for r in results if r.reason})
+        if signals:  # something scored the media, but nothing trusted to decide: no call either way
+            basis = ("no deciding detector applied" + (": " + "; ".join(reasons) if reasons else "")
+                     + "; not deciding (signals only, at chance on sources they never saw): "
+                     + ", ".join(f"{r.name}={r.score:.3f}" for r in signals))
+            return Verdict(VerdictLabel.INCONCLUSIVE, None, FUSED_THRESHOLD, basis)
         basis = "no detector applied" + (": " + "; ".join(reasons) if reasons else "")
-        if signals:
-            basis += "; not deciding (signals only): " + ", ".join(f"{r.name}={r.score:.3f}" for r in signals)
         return Verdict(VerdictLabel.NOT_APPLICABLE, None, FUSED_THRESHOLD, basis)
     best = max(ran, key=lambda r: normalise(r.score or 0.0, r.threshold if r.threshold is not None else 0.5))
     fused = normalise(best.score or 0.0, best.threshold if best.threshold is not None else 0.5)

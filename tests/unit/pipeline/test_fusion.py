@@ -50,3 +50,28 @@ def test_fuse_without_applicable_detectors_is_not_applicable_with_reasons() -> N
     assert v.score is None
     assert "no speech" in v.basis and "not installed" in v.basis
     assert not math.isnan(fusion.FUSED_THRESHOLD)
+
+
+def test_a_non_deciding_detector_is_reported_but_never_decides() -> None:
+    from dataclasses import replace
+
+    coin = replace(_res("coin", 0.99), decides_verdict=False)  # at chance on unseen sources (its card)
+    v = fusion.fuse([_res("voice", 0.1), coin])
+    assert v.label == VerdictLabel.LIKELY_AUTHENTIC and "coin=0.990" in v.basis and "decided by voice" in v.basis
+    alone = fusion.fuse([coin])
+    assert alone.label == VerdictLabel.INCONCLUSIVE and alone.score is None and "coin=0.990" in alone.basis
+    nothing = fusion.fuse([_res("voice", None, status=DetectorStatus.NOT_APPLICABLE, reason="no speech")])
+    assert nothing.label == VerdictLabel.NOT_APPLICABLE
+
+
+def test_cards_that_decide_are_the_ones_measured_above_chance_on_unseen_sources() -> None:
+    """Every packaged card that leaves the verdict says on what it was measured at chance."""
+    from synthwatch.detectors.registry import Registry
+    from synthwatch.models.card import packaged_card
+
+    reg = Registry()
+    for name in reg.names():
+        model = reg.detector_class(name).info.model
+        card = packaged_card(model) if model else None
+        if card is not None and card.extra.get("decides_verdict") is False:
+            assert len(str(card.extra.get("decides_verdict_basis", ""))) > 40, name
