@@ -1,4 +1,5 @@
-"""The reviewers' console: server-rendered pages (Jinja2, autoescaping on, no script), plain forms
+"""The reviewers' console: server-rendered pages (Jinja2, autoescaping on, no script except the live-rooms
+page's own same-origin file, see ``service/rooms/console.py``), plain forms
 with CSRF tokens, a session cookie exchanged for an API key.
 
 Pages: ``/console/queue`` (filters, SLA state), ``/console/cases/{id}`` (media player, timeline
@@ -39,7 +40,8 @@ __all__ = ["router", "templates"]
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
-#: what the console's pages may load: only this origin, no script at all, no framing
+#: what the console's pages may load: only this origin, no script at all, no framing (the live-rooms page
+#: sends its own CSP that allows its one same-origin script)
 CSP = ("default-src 'none'; img-src 'self'; media-src 'self'; style-src 'self'; form-action 'self'; "
        "frame-ancestors 'none'; base-uri 'none'")
 SECURITY_HEADERS = {"Content-Security-Policy": CSP, "X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff",
