@@ -2,4 +2,5 @@
 
 from . import main
 
-main()
+if __name__ == "__main__":  # a process started with "spawn" imports this module as __mp_main__: no CLI there
+    main()
