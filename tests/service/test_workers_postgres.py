@@ -259,6 +259,37 @@ def test_concurrent_leases_never_hand_out_a_job_twice(pg_url: str, tmp_path: Pat
     assert len({w for _, w in taken}) > 1  # shared, not serialised onto one
 
 
+def test_queue_times_follow_the_database_clock_not_the_hosts(pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """API and worker hosts whose clocks differ agree on the queue: its times come from PostgreSQL's
+    clock. A job enqueued on a host whose clock runs an hour ahead is due at once for a worker with
+    the right time, and a worker whose clock runs an hour ahead does not take a job another worker
+    holds (by its own clock that lease would have run out long ago)."""
+    from synthwatch.service.db import Database
+    from synthwatch.service.storage import sql
+
+    db = Database(pg_url)
+    db.upgrade()
+    real = sql.now
+    try:
+        queue = sql.SqlJobQueue(db)
+        with db.write() as conn:
+            tenant = sql.SqlTenants().create(conn, "t", {}).id
+        monkeypatch.setattr(sql, "now", lambda: real() + 3600)  # the API host, an hour ahead
+        with db.write() as conn:
+            queue.enqueue(conn, "scan", "r1", tenant, max_attempts=3)
+        monkeypatch.setattr(sql, "now", real)  # a worker with the right time
+        job = queue.lease("w-right", 60.0, kinds=["scan"])
+        assert job is not None and job.ref == "r1"
+        monkeypatch.setattr(sql, "now", lambda: real() + 3600)  # another worker, an hour ahead
+        assert queue.lease("w-ahead", 60.0, kinds=["scan"]) is None
+        assert queue.abandon_expired() == []
+        assert queue.renew(job.id, "w-right", 60.0)
+        with db.write() as conn:
+            assert queue.complete(conn, job.id, "w-right")
+    finally:
+        db.dispose()
+
+
 def test_a_finished_scan_survives_a_database_restart_at_commit(pg_server: PgServer, tmp_path: Path,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     """The database goes away just as a worker stores a finished scan: the worker retries the commit

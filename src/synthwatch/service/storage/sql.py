@@ -286,10 +286,19 @@ class SqlJobQueue:
     def __init__(self, db: Database) -> None:
         self.db = db
 
+    @staticmethod
+    def _clock(conn: Connection) -> float:
+        """The clock of every time in the queue (due, lease expiry, history): the database server's
+        on PostgreSQL, so API and worker hosts whose clocks differ still agree on when a job is due
+        and when a lease has run out; SQLite is a file on one host: that host's clock."""
+        if conn.dialect.name == "postgresql":
+            return float(conn.execute(sa.text("SELECT EXTRACT(EPOCH FROM clock_timestamp())")).scalar_one())
+        return now()
+
     def enqueue(self, conn: Connection, kind: str, ref: str, tenant_id: str, *, max_attempts: int,
                 priority: int = 0, delay_s: float = 0.0) -> str:
         job_id = new_id("job")
-        at = now()
+        at = self._clock(conn)
         conn.execute(t.jobs.insert(), {"id": job_id, "kind": kind, "ref": ref, "tenant_id": tenant_id, "status": "queued",
                                        "priority": priority, "attempts": 0, "max_attempts": max_attempts,
                                        "available_at": at + delay_s, "created_at": at, "history": "[]"})
@@ -305,11 +314,11 @@ class SqlJobQueue:
         return q.order_by(c.priority.desc(), c.available_at, c.id).limit(1)
 
     def lease(self, owner: str, lease_s: float, kinds: Sequence[str] | None = None) -> Job | None:
-        at = now()
         with self.db.read() as conn:  # idle workers poll: look before taking the write lock
-            if conn.execute(self._ready(at, kinds)).first() is None:
+            if conn.execute(self._ready(self._clock(conn), kinds)).first() is None:
                 return None
         with self.db.write() as conn:
+            at = self._clock(conn)
             q = self._ready(at, kinds)
             if conn.dialect.name == "postgresql":
                 q = q.with_for_update(skip_locked=True)
@@ -334,7 +343,7 @@ class SqlJobQueue:
         with self.db.write() as conn:
             res = conn.execute(t.jobs.update().where(t.jobs.c.id == job_id, t.jobs.c.lease_owner == owner,
                                                      t.jobs.c.status == "running")
-                               .values(lease_expires_at=now() + lease_s))
+                               .values(lease_expires_at=self._clock(conn) + lease_s))
             return bool(res.rowcount)
 
     def _finish(self, conn: Connection, job_id: str, owner: str, outcome: str, values: dict[str, Any]) -> bool:
@@ -343,7 +352,7 @@ class SqlJobQueue:
         if row is None:
             return False
         history = json.loads(row[0] or "[]")
-        history.append({"attempt": row[1], "owner": owner, "outcome": outcome, "at": now(),
+        history.append({"attempt": row[1], "owner": owner, "outcome": outcome, "at": self._clock(conn),
                         **({"error": values["last_error"]} if values.get("last_error") else {})})
         res = conn.execute(t.jobs.update().where(t.jobs.c.id == job_id, t.jobs.c.lease_owner == owner,
                                                  t.jobs.c.status == "running")
@@ -351,16 +360,17 @@ class SqlJobQueue:
         return bool(res.rowcount)
 
     def complete(self, conn: Connection, job_id: str, owner: str) -> bool:
-        return self._finish(conn, job_id, owner, "done", {"status": "done", "finished_at": now(),
+        return self._finish(conn, job_id, owner, "done", {"status": "done", "finished_at": self._clock(conn),
                                                           "lease_owner": None, "lease_expires_at": None})
 
     def retry_later(self, conn: Connection, job_id: str, owner: str, error: str, delay_s: float) -> bool:
-        return self._finish(conn, job_id, owner, "error", {"status": "queued", "available_at": now() + delay_s,
+        return self._finish(conn, job_id, owner, "error", {"status": "queued",
+                                                           "available_at": self._clock(conn) + delay_s,
                                                            "last_error": error, "lease_owner": None,
                                                            "lease_expires_at": None})
 
     def fail(self, conn: Connection, job_id: str, owner: str, error: str) -> bool:
-        return self._finish(conn, job_id, owner, "failed", {"status": "failed", "finished_at": now(),
+        return self._finish(conn, job_id, owner, "failed", {"status": "failed", "finished_at": self._clock(conn),
                                                             "last_error": error, "lease_owner": None,
                                                             "lease_expires_at": None})
 
@@ -368,15 +378,15 @@ class SqlJobQueue:
         """Give a job back untouched (graceful shutdown): the attempt is not counted."""
         with self.db.write() as conn:
             return self._finish(conn, job_id, owner, "returned", {
-                "status": "queued", "available_at": now(), "attempts": t.jobs.c.attempts - 1,
+                "status": "queued", "available_at": self._clock(conn), "attempts": t.jobs.c.attempts - 1,
                 "lease_owner": None, "lease_expires_at": None})
 
     def abandon_expired(self) -> list[Job]:
         """Jobs whose last allowed attempt lost its lease end ``failed``; returns them."""
-        at = now()
         c = t.jobs.c
-        q = sa.select(t.jobs).where(c.status == "running", c.lease_expires_at < at, c.attempts >= c.max_attempts)
         with self.db.read() as conn:
+            at = self._clock(conn)
+            q = sa.select(t.jobs).where(c.status == "running", c.lease_expires_at < at, c.attempts >= c.max_attempts)
             if conn.execute(q.limit(1)).first() is None:
                 return []
         with self.db.write() as conn:
