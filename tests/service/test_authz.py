@@ -85,7 +85,19 @@ MATRIX: dict[tuple[str, str], Any] = {
         ("GET", "/console/cases/{case_id}/timeline.png"), ("GET", "/console/cases/{case_id}/export"),
         ("GET", "/console/audit"), ("POST", "/console/audit/checkpoint"), ("GET", "/console/dashboard"),
         # the live-rooms page: tests/service/rooms/test_console_rooms.py checks it role by role (issue 15)
-        ("GET", "/console/rooms"), ("GET", "/console/rooms/state.json")]},
+        ("GET", "/console/rooms"), ("GET", "/console/rooms/state.json"),
+        # self-assessments and the regulator's inbox: tests/service/test_assess_console.py (issue 16)
+        ("GET", "/console/assessments"), ("POST", "/console/assessments"),
+        ("GET", "/console/assessments/{assessment_id}"), ("POST", "/console/assessments/{assessment_id}/facts"),
+        ("POST", "/console/assessments/{assessment_id}/collect"),
+        ("POST", "/console/assessments/{assessment_id}/findings/{finding_id}/remediation"),
+        ("POST", "/console/assessments/{assessment_id}/finalise"),
+        ("POST", "/console/assessments/{assessment_id}/filing"),
+        ("POST", "/console/assessments/{assessment_id}/resubmit"),
+        ("GET", "/console/assessments/{assessment_id}/{name}"), ("GET", "/console/inbox"),
+        ("GET", "/console/inbox/{filing_id}"), ("GET", "/console/inbox/{filing_id}/{name}"),
+        ("POST", "/console/inbox/{filing_id}/acknowledge"), ("POST", "/console/inbox/{filing_id}/rectification"),
+        ("POST", "/console/inbox/{filing_id}/accept")]},
     **{(m, p): ROOMS for m, p in [
         ("GET", "/v1/rooms"), ("GET", "/v1/rooms/{room}"), ("GET", "/v1/rooms/{room}/alerts"),
         ("GET", "/v1/rooms/{room}/alerts/{alert_id}"), ("GET", "/v1/rooms/{room}/alerts/{alert_id}/evidence/{name}"),

@@ -142,5 +142,9 @@ def create_app(settings: ServiceSettings | None = None, *, core_settings: Settin
     from .rooms.hub import install as install_rooms  # live audio rooms: monitor, state, /metrics (issue 15)
 
     install_rooms(app)
+    # the console's self-assessment pages and the regulator's inbox (issue 16)
+    from .assessments.console import router as assessments_console
+
+    app.include_router(assessments_console)
     app.add_middleware(_Observe, histogram=histogram)
     return app

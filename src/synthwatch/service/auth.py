@@ -56,7 +56,7 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "audit:read": frozenset({Role.AUDITOR, Role.ADMIN}),
     "audit:export": frozenset({Role.AUDITOR, Role.ADMIN}),
     "audit:checkpoint": frozenset({Role.AUDITOR, Role.ADMIN}),
-    "console:login": frozenset({Role.REVIEWER, Role.AUDITOR, Role.ADMIN}),
+    "console:login": frozenset({Role.REVIEWER, Role.AUDITOR, Role.ADMIN, Role.REGULATOR}),  # regulator: its inbox
     # security self-assessments (issue 16): the tenant's admin prepares, remediates and finalises
     "assessments:read": frozenset({Role.ADMIN}),
     "assessments:manage": frozenset({Role.ADMIN}),

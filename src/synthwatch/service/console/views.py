@@ -246,6 +246,8 @@ def queue(request: Request, core: CoreDep, user: User, state: str = "active", pr
           cursor: str | None = None) -> HTMLResponse:
     from ..routes.cases import case_filter, decode_cursor, encode_cursor
 
+    if not user.can("cases:read"):  # the regulator's console is its inbox (issue 16)
+        return _redirect("/console/inbox") if user.can("inbox:read") else _forbidden(request, user, "see the queue")
     if sort not in ("due", "newest"):
         sort = "due"
     at = time.time()
@@ -313,6 +315,8 @@ _DONE = {"assigned": "The case is assigned.", "decided": "The decision is record
 
 @router.get("/cases/{case_id}")
 def case_page(request: Request, case_id: str, core: CoreDep, user: User, done: str | None = None) -> HTMLResponse:
+    if not user.can("cases:read"):
+        return _forbidden(request, user, "see review cases")
     ctx = _case_context(core, user, case_id)
     if ctx is None:
         return page(request, "error.html", {"user": user, "title": "Not found", "message": "No such case."}, 404)
@@ -482,6 +486,8 @@ def _bars(data: dict[str, int | float], width: int = 420, bar: int = 18) -> dict
 
 @router.get("/dashboard")
 def dashboard(request: Request, core: CoreDep, user: User, days: float = 30.0) -> HTMLResponse:
+    if not user.can("cases:read"):
+        return _forbidden(request, user, "see the review dashboard")
     days = min(max(days, 1.0), 366.0)
     with core.db.read() as conn:
         s = rc.stats(conn, user.principal.tenant_id, days=days)
