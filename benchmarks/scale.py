@@ -9,7 +9,8 @@
 3. ``ray1``: ``--engine ray --actors 1 --cpus-per-actor <cores>`` on a local Ray instance the command
    starts (the same threads as local: the difference is Ray's overhead).
 4. ``ray2``: ``--engine ray --actors 2 --cpus-per-actor <cores/2>``.
-5. ``svc1`` / ``svc2``: ``synthwatch serve --workers 1|2`` on a fresh SQLite database, driven by
+5. ``svc1`` / ``svc2``: ``synthwatch serve --workers 1|2`` on a fresh SQLite database (or, with
+   ``--postgres ADMIN_URL``, a fresh PostgreSQL database on that server, created and dropped), driven by
    benchmarks/service.py's run_service: every file POSTed by 8 client threads with a callback_url,
    GET once its webhook arrives (items/s from the first POST to the last result; workers are
    started and their models loaded before the clock starts).
@@ -30,6 +31,7 @@ and the [dev] extra (httpx2) for the service. Prints a table and one JSON line; 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -38,6 +40,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -134,6 +137,25 @@ def run_service(files: list[Path], env: dict[str, str], workers: int, clients: i
             "workers": workers, "peak_mb_per_worker": figures["worker_peak_mb"], "errors": figures["errors"]}
 
 
+@contextlib.contextmanager
+def _pg_database(admin_url: str) -> Iterator[str]:
+    """A new, empty database on the PostgreSQL server of ``admin_url``; dropped afterwards."""
+    import secrets
+
+    import sqlalchemy as sa
+
+    name = f"sw_bench_{secrets.token_hex(4)}"
+    engine = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        yield sa.engine.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with engine.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        engine.dispose()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--images", type=int, default=16)
@@ -141,6 +163,9 @@ def main() -> None:
     ap.add_argument("--videos", type=int, default=4, help="640x360 clips with sound, alternately 10 s and 40 s")
     ap.add_argument("--detectors", default=None, help="comma-separated (default: the default set)")
     ap.add_argument("--only", default="local,ray1,ray2,svc1,svc2", help="engines to run, comma-separated")
+    ap.add_argument("--postgres", default=None, metavar="ADMIN_URL",
+                    help="run svc1/svc2 on PostgreSQL: a fresh database per phase on this server "
+                         "(postgresql+psycopg://user@host:port/postgres), dropped after")
     args = ap.parse_args()
     only = [x.strip() for x in args.only.split(",") if x.strip()]
 
@@ -184,8 +209,14 @@ def main() -> None:
             for p in (db, db.with_name("bench.db-wal"), db.with_name("bench.db-shm")):
                 p.unlink(missing_ok=True)
             shutil.rmtree(home / "service", ignore_errors=True)
-            res[name] = run_service(files, env, w)
-            print(f"{name}: {res[name]['items']} items, {res[name]['items_per_s']:.3f} items/s", flush=True)
+            if args.postgres:
+                with _pg_database(args.postgres) as url:
+                    res[name] = run_service(files, {**env, "SYNTHWATCH_DATABASE_URL": url}, w)
+            else:
+                res[name] = run_service(files, env, w)
+            res[name]["database"] = "postgresql" if args.postgres else "sqlite"
+            print(f"{name}: {res[name]['items']} items, {res[name]['items_per_s']:.3f} items/s "
+                  f"({res[name]['database']})", flush=True)
 
         print()
         rows = []
