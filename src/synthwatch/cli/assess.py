@@ -447,3 +447,46 @@ def verify(
         out.print(cell(f"{file} verifies: sha256 {sdoc.get('sha256')}, signed by "
                        f"{'the pinned' if pem is not None else 'the named'} key {str(sdoc.get('key_id'))[:16]}…"))
     raise typer.Exit(0 if not problems else EXIT_FINDING)
+
+
+@app.command()
+def demo(
+    out_dir: Annotated[Path, typer.Option("--out", help="a new or empty folder: the demo store goes to OUT/store, "
+                                          "each finalised report to OUT/<platform>.html|.pdf|.pdf.sig",
+                                          file_okay=False)],
+    platforms: Annotated[int, typer.Option("--platforms", min=1, max=11,
+                                           help="how many platforms (stages spread over the whole path)")] = 11,
+    stages: Annotated[str | None, typer.Option("--stages", help="comma-separated stages instead of --platforms: "
+                                               "draft, findings_open, remediation_recorded, remediated, finalised, "
+                                               "filed, acknowledged, rectification_requested, resubmitted, "
+                                               "accepted, accepted_after_resubmission")] = None,
+    models: Annotated[Path | None, typer.Option("--models", help="the model store holding silero-vad (default: "
+                                                "$SYNTHWATCH_HOME/models)", file_okay=False)] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """One regulator and up to eleven platforms, each with a live-audio-room assessment at a different
+    stage, built through the service's real code paths on generated media (OUT/README.md says what is
+    simulated)."""
+    from ..config import get_settings
+    from ..service.assessments.demo import run_demo
+
+    names = [s.strip() for s in stages.split(",") if s.strip()] if stages else None
+    with Progress(TextColumn("{task.description}"), TimeElapsedColumn(), console=err, transient=True,
+                  disable=as_json) as bar:
+        task = bar.add_task("building the demo", total=None)
+        res = _call(run_demo, out_dir, platforms=platforms, stages=names,
+                    models=models or get_settings().model_dir,
+                    progress=lambda msg: bar.update(task, description=printable(msg)))
+    if as_json:
+        write_json(res.to_dict())
+        return
+    t = Table(title=f"assess demo: regulator {printable(res.regulator)}, {len(res.platforms)} platform(s) in "
+                    f"{res.seconds:.0f} s")
+    for col in ("platform", "stage", "assessment", "findings open", "filing", "files"):
+        t.add_column(col)
+    for p in res.platforms:
+        t.add_row(cell(p.name), p.stage, f"{p.assessment_id} {p.assessment_state}", str(p.open_findings),
+                  f"{p.filing_id} {p.filing_state}" if p.filing_id else "not filed", cell(", ".join(p.files) or "-"))
+    out.print(t)
+    out.print(cell(f"rules {res.rules_version} (sha256 {res.rules_sha256}); what was simulated: "
+                   f"{res.out / 'README.md'}"))
