@@ -482,11 +482,13 @@ def demo(
         return
     t = Table(title=f"assess demo: regulator {printable(res.regulator)}, {len(res.platforms)} platform(s) in "
                     f"{res.seconds:.0f} s")
-    for col in ("platform", "stage", "assessment", "findings open", "filing", "files"):
+    for col in ("platform", "stage", "assessment", "open findings", "filing", "report files"):
         t.add_column(col)
     for p in res.platforms:
-        t.add_row(cell(p.name), p.stage, f"{p.assessment_id} {p.assessment_state}", str(p.open_findings),
-                  f"{p.filing_id} {p.filing_state}" if p.filing_id else "not filed", cell(", ".join(p.files) or "-"))
+        t.add_row(cell(p.name), p.stage.replace("_", " "), p.assessment_state, str(p.open_findings),
+                  (p.filing_state or "").replace("_", " ") if p.filing_id else "not filed",
+                  cell(f"{p.name}.html|.pdf|.pdf.sig") if p.files else "-")
     out.print(t)
+    out.print(cell(f"assessment and filing ids: {res.out / 'demo.json'}"))
     out.print(cell(f"rules {res.rules_version} (sha256 {res.rules_sha256}); what was simulated: "
                    f"{res.out / 'README.md'}"))
