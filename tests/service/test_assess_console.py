@@ -79,6 +79,8 @@ def test_platform_assessment_pages(env: Env) -> None:
         for c in item.criteria:
             assert f"<code>{c.id}</code>" in page
     assert 'class="basis basis-measured"' in page and 'class="basis basis-declared"' in page
+    # values and thresholds read as in the report (the shipped rules: A1.coverage meets at 16 hours)
+    assert "meets ≥ 16 / attention ≥ 8" in page and "meets ≤ 24.0 h / attention ≤ 3.0 days" in page
     assert "declared by Li Wei on 2026-12-02" in page
     assert rec.open_findings and all(f"{f['id']} · <code>{f['criterion']}</code>" in page for f in rec.findings)
     assert f'href="/console/assessments/{aid}/report.html"' in page and "report.pdf" not in page  # a draft

@@ -24,10 +24,10 @@ import yaml
 
 from .. import __version__
 from ..render.text import json_bytes
-from .model import AssessmentSpec, Evidence, ItemResult
-from .rules import Bound, Rules, Text, catalogue
+from .model import AssessmentSpec, CriterionResult, Evidence, ItemResult
+from .rules import Bound, Criterion, Rules, Text, catalogue
 
-__all__ = ["REPORT_FORMAT", "build_report", "dump_json", "render_html", "strings", "fmt_value"]
+__all__ = ["REPORT_FORMAT", "build_report", "dump_json", "render_html", "strings", "fmt_value", "criterion_view"]
 
 REPORT_FORMAT = "synthwatch.assessment-report/1"
 
@@ -138,13 +138,33 @@ def _charts(evidence: dict[str, Evidence]) -> list[dict[str, Any]]:
 
 
 # ------------------------------------------------------------------------------------------ the document
+def criterion_view(c: Criterion, cr: CriterionResult | None) -> dict[str, Any]:
+    """How a criterion's value and thresholds read, in both languages (the report's and the
+    console's wording): ``unit``, ``shown`` and ``threshold``."""
+    cat, S = catalogue(), strings()
+    unit = cat.figure(c.metric).unit if c.metric and cat.figure(c.metric) else None  # type: ignore[union-attr]
+    if c.declared and c.figure:
+        unit = "share" if "share" in c.figure else None
+    value = cr.value if cr else None
+    if c.documents and cr is not None:
+        shown = {lang: f"{value}/{len(c.documents)}" for lang in ("zh", "en")}
+    elif c.basis == "declared" and not c.figure:
+        shown = {lang: (S["declared"][lang] if cr and cr.status in ("declared", "not_applicable")
+                        else S["no_declaration"][lang]) for lang in ("zh", "en")}
+    else:
+        shown = {lang: fmt_value(value, unit, lang) for lang in ("zh", "en")}
+    threshold = {lang: " / ".join(x for x in (
+        (f"{S['st_pass'][lang]} {_bound(c.passes, unit, lang)}" if c.passes else None),
+        (f"{S['st_warn'][lang]} {_bound(c.warns, unit, lang)}" if c.warns else None)) if x) or "—"
+        for lang in ("zh", "en")}
+    return {"unit": unit, "shown": shown, "threshold": threshold}
+
+
 def build_report(*, rules: Rules, spec: AssessmentSpec, evidence: dict[str, Evidence], results: list[ItemResult],
                  findings: list[dict[str, Any]], meta: dict[str, Any]) -> dict[str, Any]:
     """The report document. ``meta``: ``id``, ``tenant`` ({id, name}), ``state``, ``window``
     ((since, until) or None), ``collected_at``, ``created_at``, ``collections`` and, when final,
     ``finalised_at``, ``finalised_by``, ``signing_key``."""
-    cat = catalogue()
-    S = strings()
     by_item = {r.id: r for r in results}
     items: list[dict[str, Any]] = []
     for item in rules.items:
@@ -152,25 +172,12 @@ def build_report(*, rules: Rules, spec: AssessmentSpec, evidence: dict[str, Evid
         crits: list[dict[str, Any]] = []
         for c in item.criteria:
             cr = next((x for x in (res.criteria if res else ()) if x.id == c.id), None)
-            unit = cat.figure(c.metric).unit if c.metric and cat.figure(c.metric) else None  # type: ignore[union-attr]
-            if c.declared and c.figure:
-                unit = "share" if "share" in c.figure else None
-            value = cr.value if cr else None
-            if c.documents and cr is not None:
-                shown = {lang: f"{value}/{len(c.documents)}" for lang in ("zh", "en")}
-            elif c.basis == "declared" and not c.figure:
-                shown = {lang: (S["declared"][lang] if cr and cr.status in ("declared", "not_applicable")
-                                else S["no_declaration"][lang]) for lang in ("zh", "en")}
-            else:
-                shown = {lang: fmt_value(value, unit, lang) for lang in ("zh", "en")}
+            view = criterion_view(c, cr)
             crits.append({"id": c.id, "text": c.text.to_dict(), "basis": c.basis,
-                          "status": cr.status if cr else "not_applicable", "value": value, "shown": shown,
-                          "unit": unit, "pass": c.passes.to_dict() if c.passes else None,
-                          "warn": c.warns.to_dict() if c.warns else None,
-                          "threshold": {lang: " / ".join(x for x in (
-                              (f"{S['st_pass'][lang]} {_bound(c.passes, unit, lang)}" if c.passes else None),
-                              (f"{S['st_warn'][lang]} {_bound(c.warns, unit, lang)}" if c.warns else None)) if x)
-                              or "—" for lang in ("zh", "en")},
+                          "status": cr.status if cr else "not_applicable", "value": cr.value if cr else None,
+                          "shown": view["shown"], "unit": view["unit"],
+                          "pass": c.passes.to_dict() if c.passes else None,
+                          "warn": c.warns.to_dict() if c.warns else None, "threshold": view["threshold"],
                           "metric": c.metric, "declared": c.declared,
                           "evidence": c.evidence_id or c.declared,
                           "reason": cr.reason.to_dict() if cr and cr.reason else None})

@@ -229,6 +229,8 @@ def _echo(rules: Rules, fields: dict[str, Any]) -> dict[str, Any]:
 
 
 def _detail_context(core: Any, user: ConsoleUser, rec: wf.AssessmentRecord) -> dict[str, Any]:
+    from ...assess.report import criterion_view, strings
+
     items = {i.id: i for i in rec.rules.items}
     criteria = {c.id: c for i in rec.rules.items for c in i.criteria}
     rows = []
@@ -237,7 +239,9 @@ def _detail_context(core: Any, user: ConsoleUser, rec: wf.AssessmentRecord) -> d
         crits = []
         for c in r.criteria:
             ev = rec.evidence.get(c.evidence or "") if c.evidence else None
-            crits.append({"res": c, "rule": criteria.get(c.id), "ev": ev})
+            rule = criteria.get(c.id)
+            view = criterion_view(rule, c) if rule is not None else None
+            crits.append({"res": c, "rule": rule, "ev": ev, "view": view})
         rows.append({"res": r, "item": item, "criteria": crits})
     filings = [f for f in inbox.platform_filings(core, rec.tenant_id)
                if f.assessment_id == rec.id or any(h.get("replaces") == rec.id or h.get("assessment_id") == rec.id
@@ -249,7 +253,8 @@ def _detail_context(core: Any, user: ConsoleUser, rec: wf.AssessmentRecord) -> d
             "filings": filings, "resubmittable": open_rect if rec.state == "finalised" else [],
             "files": [f for f in files if has_pdf or not f.startswith("report.pdf")], "ts": _ts,
             "form": form_from_spec(rec.rules, rec.spec_doc), "rules": rec.rules,
-            "can_manage": user.can("assessments:manage"), "error": None, "done": None}
+            "can_manage": user.can("assessments:manage"), "error": None, "done": None,
+            "outcome": {k[3:]: v["en"] for k, v in strings().items() if k.startswith("st_")}}
 
 
 @router.get("/assessments/{assessment_id}")
