@@ -142,7 +142,7 @@ def _decl(zh: str, en: str, **extra: Any) -> dict[str, Any]:
 def facts_doc(name: str, name_zh: str, *, complete: bool = True, note: str | None = None) -> dict[str, Any]:
     """A fictional platform's declared facts for its live audio rooms (every text in zh and en)."""
     decls = {
-        "A1.review_team": _decl("审核团队两人（演示），白班", "two reviewers (demo), day shift only"),
+        "A1.review_team": _decl("审核员一人（演示），白班", "one reviewer (demo), day shift only"),
         "A2.real_identity": _decl("发布账号均经手机号与身份证核验（演示声明）",
                                   "posting accounts verified by phone and ID (demo declaration)",
                                   figures={"verified_share": 0.995}),
@@ -331,7 +331,6 @@ class _Demo:
         from ...samples import make_image
 
         admin, up, rev = self.key(name, "admin"), self.key(name, "uploader"), self.key(name, "reviewer")
-        self.key(name, "reviewer")
         self.call("PATCH", "/v1/tenant", admin, json={"detectors": ["debug-image"]})
         scans = []
         for j in range(4):
@@ -413,7 +412,10 @@ def run_demo(out: Path, *, platforms: int = len(STAGES), stages: list[str] | Non
     if not ModelStore(models).is_installed("silero-vad"):
         raise ConfigError(f"the live-room monitor needs the silero-vad model in {models}: run "
                           "`synthwatch models setup` (or give --models)")
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create {out}: {exc}") from exc
     t0 = time.monotonic()
     rules_text = demo_rules_text()
     rules = parse_rules(rules_text, RULES_NAME)
@@ -469,7 +471,8 @@ def _platform(demo: _Demo, rules: Any, i: int, name: str, name_zh: str, stage: s
         rec = wf.remediate(demo.core, tenant.id, rec.id, f["id"], actor,
                            what="user reports routed to the review queue with a 24 h target (demo)",
                            by="Demo trust-and-safety lead",
-                           evidence_after="the open report cases were decided; evidence collected again")
+                           evidence_after="the open report cases go to reviewers now; the next collection of "
+                                          "reports.channel confirms it (demo)")
         if stage == "remediated":
             demo.decide_all(name)
             rec = wf.collect(demo.core, tenant.id, rec.id, actor)
