@@ -169,7 +169,8 @@ def test_both_sides_of_a_filing(env: Env) -> None:
         assert f'href="/console/inbox/{fid}/{name}"' in fpage
         got = reg.get(f"/console/inbox/{fid}/{name}")
         assert got.status_code == 200 and got.content == signed[name]
-    assert "script-src" not in reg.get(f"/console/inbox/{fid}/report.html").headers["content-security-policy"]
+    csp = reg.get(f"/console/inbox/{fid}/report.html").headers["content-security-policy"]
+    assert "script-src" not in csp and "default-src 'none'" in csp and "sandbox" in csp
     csrf = csrf_of(fpage)
     # CSRF on the regulator's forms
     assert reg.post(f"/console/inbox/{fid}/acknowledge", data={"csrf_token": "x"}).status_code == 403

@@ -339,9 +339,14 @@ async def assessment_resubmit(request: Request, assessment_id: str, core: CoreDe
 
 
 def _file(data: bytes, name: str, aid: str) -> Response:
-    from ..routes.assessments import _file_response
+    """A report file as the API serves it; the HTML also sandboxed (an opaque origin: a platform's
+    report opened from the regulator's console can reach nothing of the console)."""
+    from ..routes.assessments import REPORT_CSP, _file_response
 
-    return _file_response(data, name, aid)
+    resp = _file_response(data, name, aid)
+    if name == "report.html":
+        resp.headers["Content-Security-Policy"] = REPORT_CSP + "; sandbox"
+    return resp
 
 
 @router.get("/assessments/{assessment_id}/{name}")
