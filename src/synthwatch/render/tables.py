@@ -39,8 +39,8 @@ def scan_table(reports: Sequence[Report], title: str = "synthwatch scan") -> Tab
             continue
         label = str(r.verdict.label)
         score = "" if r.verdict.score is None else f"{r.verdict.score:.2f}"
-        ev = [f"{d.name} {d.score:.2f} (thr {d.threshold:.2f})" for d in r.detectors
-              if d.score is not None and d.threshold is not None]
+        ev = [f"{d.name} {d.score:.2f} (thr {d.threshold:.2f}" + ("" if d.decides_verdict else ", signal only") + ")"
+              for d in r.detectors if d.score is not None and d.threshold is not None]
         if r.faces:
             ev.append(f"{len(r.faces)} face track(s)")
         applies = _APPLIES.get(kind, set())

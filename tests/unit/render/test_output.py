@@ -145,3 +145,27 @@ def test_label_check_json_is_byte_exact(hostile: list[Path], tmp_path: Path) -> 
     table = _cli("label", "check", str(meta), home=tmp_path)
     assert table.returncode == 0
     assert "[/]evil[bold] \\x1b[2J" in table.stdout.decode("utf-8")
+
+
+def test_the_scan_table_marks_detectors_that_do_not_decide() -> None:
+    from dataclasses import replace
+
+    from rich.console import Console
+
+    from synthwatch.pipeline import fusion
+    from synthwatch.render.tables import scan_table
+    from synthwatch.types import DetectorResult, DetectorStatus, Report
+
+    coin = DetectorResult("coin", "1", "image", DetectorStatus.OK, score=0.9, threshold=0.8, decides_verdict=False)
+    voice = DetectorResult("voice", "1", "audio", DetectorStatus.OK, score=0.1, threshold=0.5)
+    reports = [Report(source="a.mp4", media=None, detectors=(coin, voice), verdict=fusion.fuse([coin, voice])),
+               Report(source="b.jpg", media=None, detectors=(replace(coin, score=0.2),),
+                      verdict=fusion.fuse([replace(coin, score=0.2)]))]
+    con = Console(width=300, record=True)
+    con.print(scan_table(reports))
+    text = con.export_text()
+    a = next(line for line in text.splitlines() if "a.mp4" in line)
+    b = next(line for line in text.splitlines() if "b.jpg" in line)
+    assert "coin 0.90 (thr 0.80, signal only)" in a and "likely_authentic" in a
+    assert "voice 0.10 (thr 0.50)" in text and "voice 0.10 (thr 0.50, signal only)" not in text
+    assert "coin 0.20 (thr 0.80, signal only)" in b and "inconclusive" in b
