@@ -30,7 +30,7 @@ import json
 import logging
 import math
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -151,24 +151,27 @@ def apply_ensemble(results: Sequence[DetectorResult], ensemble: dict[str, Any] |
     return [r for r in results if r.name not in members] + [fused]
 
 
+def _scores(results: Iterable[DetectorResult]) -> str:
+    return ", ".join(f"{r.name}={r.score:.3f}" for r in results)
+
+
 def fuse(results: Sequence[DetectorResult]) -> Verdict:
     scored = [r for r in apply_ensemble(results) if r.status == DetectorStatus.OK and r.score is not None]
     ran = [r for r in scored if r.decides_verdict]
     signals = [r for r in scored if not r.decides_verdict]
     if not ran:
         reasons = sorted({r.reason for r in results if r.reason})
+        why = ": " + "; ".join(reasons) if reasons else ""
         if signals:  # something scored the media, but nothing trusted to decide: no call either way
-            basis = ("no deciding detector applied" + (": " + "; ".join(reasons) if reasons else "")
-                     + "; not deciding (signals only, at chance on sources they never saw): "
-                     + ", ".join(f"{r.name}={r.score:.3f}" for r in signals))
-            return Verdict(VerdictLabel.INCONCLUSIVE, None, FUSED_THRESHOLD, basis)
-        basis = "no detector applied" + (": " + "; ".join(reasons) if reasons else "")
-        return Verdict(VerdictLabel.NOT_APPLICABLE, None, FUSED_THRESHOLD, basis)
+            return Verdict(VerdictLabel.INCONCLUSIVE, None, FUSED_THRESHOLD,
+                           f"no deciding detector applied{why}; not deciding (signals only, at chance on "
+                           f"sources they never saw): {_scores(signals)}")
+        return Verdict(VerdictLabel.NOT_APPLICABLE, None, FUSED_THRESHOLD, f"no detector applied{why}")
     best = max(ran, key=lambda r: normalise(r.score or 0.0, r.threshold if r.threshold is not None else 0.5))
     fused = normalise(best.score or 0.0, best.threshold if best.threshold is not None else 0.5)
-    others = ", ".join(f"{r.name}={r.score:.3f}" for r in ran if r is not best)
+    others = _scores(r for r in ran if r is not best)
     basis = f"max over {len(ran)} detector(s); decided by {best.name} {best.version} " \
             f"(score {best.score:.3f}, threshold {best.threshold})" + (f"; others: {others}" if others else "")
     if signals:
-        basis += "; not deciding (signals only): " + ", ".join(f"{r.name}={r.score:.3f}" for r in signals)
+        basis += "; not deciding (signals only): " + _scores(signals)
     return Verdict(label_for(fused), fused, FUSED_THRESHOLD, basis)
