@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from ..._hashing import sha256_file
 from ...detectors.face import sw_face as sf
 from ..data.manifest import read_manifest
 from ..evalcards import eval_metrics, flag_rates, rnd, write_card_yaml
@@ -24,10 +24,6 @@ TRAIN_COMMAND = ("python -m synthwatch.train.face train --data .cache-train/sw-f
                  "--out src/synthwatch/models/weights/sw-face --report .cache-train/sw-face/report.json")
 
 
-def _sha(p: Path) -> str:
-    return hashlib.sha256(Path(p).read_bytes()).hexdigest()
-
-
 def _manifest_summary(manifest: Path) -> dict[str, Any]:
     rows = read_manifest(manifest)
     counts = Counter(f"{r.source}:{r.label}:{r.split}" for r in rows)
@@ -36,14 +32,14 @@ def _manifest_summary(manifest: Path) -> dict[str, Any]:
     for r in rows:
         if r.source == "deepfacelive" and r.split != "missing":
             groups.setdefault(r.split, set()).add(r.group.split(":", 1)[1])
-    return {"counts": dict(sorted(counts.items())), "licences": licences, "sha256": _sha(manifest),
+    return {"counts": dict(sorted(counts.items())), "licences": licences, "sha256": sha256_file(manifest),
             "identity_groups": {k: sorted(v) for k, v in sorted(groups.items())}}
 
 
 def render_card(report: dict[str, Any], weights: Path, manifest: Path, evals: list[tuple[str, Path]],
                 default: bool) -> dict[str, Any]:
     onnx = Path(weights) / sf.ONNX_FILE
-    if _sha(onnx) != report["onnx_sha256"]:
+    if sha256_file(onnx) != report["onnx_sha256"]:
         raise ValueError(f"{onnx} is not the file the training report describes")
     man = _manifest_summary(manifest)
     cal = report["calibration"]
@@ -67,7 +63,7 @@ def render_card(report: dict[str, Any], weights: Path, manifest: Path, evals: li
         "modality": "face",
         "format": "onnx",
         "file": sf.ONNX_FILE,
-        "sha256": _sha(onnx),
+        "sha256": report["onnx_sha256"],  # checked against the file above
         "licence": (
             "Weights: synthwatch's own (trained by this project; the project's licence, Apache-2.0). Training data "
             "(not shipped; listed with every file's sha256 in docs/manifests/train-face.csv): "

@@ -3,12 +3,12 @@ measurement and ``synthwatch eval`` runs. Every figure comes from a file a comma
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from ..._hashing import sha256_file
 from ...detectors.image import sw_patch as sp
 from ..data.manifest import read_manifest
 from ..data.sources import HELDOUT_IMAGE_FAMILIES
@@ -25,10 +25,6 @@ TRAIN_COMMAND = ("python -m synthwatch.train.patch train --data .cache-train/sw-
                  "--out src/synthwatch/models/weights/sw-patch --report .cache-train/sw-patch/report.json")
 
 
-def _sha(p: Path) -> str:
-    return hashlib.sha256(Path(p).read_bytes()).hexdigest()
-
-
 def families_seen(manifest: Path) -> dict[str, Any]:
     rows = [r for r in read_manifest(manifest) if r.split != "missing"]
     seen = sorted({r.family for r in rows if r.label == "fake" and r.split in ("train", "val")})
@@ -38,13 +34,13 @@ def families_seen(manifest: Path) -> dict[str, Any]:
                     for s in (("train", "val"), ("test",))}
     return {"seen": seen, "unseen": unseen, "counts": dict(sorted(counts.items())),
             "real_sources_trained": real_sources[("train", "val")], "real_sources_test_only": real_sources[("test",)],
-            "licences": {r.source: f"{r.repo}@{r.commit[:12]}: {r.licence}" for r in rows}, "sha256": _sha(manifest)}
+            "licences": {r.source: f"{r.repo}@{r.commit[:12]}: {r.licence}" for r in rows}, "sha256": sha256_file(manifest)}
 
 
 def render_card(report: dict[str, Any], weights: Path, manifest: Path, evals: list[tuple[str, Path]],
                 speed: dict[str, Any] | None, default: bool) -> dict[str, Any]:
     onnx = Path(weights) / sp.ONNX_FILE
-    if _sha(onnx) != report["onnx_sha256"]:
+    if sha256_file(onnx) != report["onnx_sha256"]:
         raise ValueError(f"{onnx} is not the file the training report describes")
     fam = families_seen(manifest)
     cal = report["calibration"]
@@ -68,7 +64,7 @@ def render_card(report: dict[str, Any], weights: Path, manifest: Path, evals: li
         "modality": "image",
         "format": "onnx",
         "file": sp.ONNX_FILE,
-        "sha256": _sha(onnx),
+        "sha256": report["onnx_sha256"],  # checked against the file above
         "licence": (
             "Weights: synthwatch's own (trained by this project; the project's licence, Apache-2.0). Training data "
             "(not shipped; every file with its sha256 in docs/manifests/train-image.csv): "
