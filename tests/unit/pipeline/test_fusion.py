@@ -64,14 +64,17 @@ def test_a_non_deciding_detector_is_reported_but_never_decides() -> None:
     assert nothing.label == VerdictLabel.NOT_APPLICABLE
 
 
-def test_cards_that_decide_are_the_ones_measured_above_chance_on_unseen_sources() -> None:
+def test_a_card_that_leaves_the_verdict_says_on_what_it_was_measured() -> None:
     """Every packaged card that leaves the verdict says on what it was measured at chance."""
     from synthwatch.detectors.registry import Registry
     from synthwatch.models.card import packaged_card
 
     reg = Registry()
+    leaving = 0
     for name in reg.names():
         model = reg.detector_class(name).info.model
         card = packaged_card(model) if model else None
         if card is not None and card.extra.get("decides_verdict") is False:
             assert len(str(card.extra.get("decides_verdict_basis", ""))) > 40, name
+            leaving += 1
+    assert leaving >= 1  # clip-probe's card leaves the verdict (at chance on unseen sources)
