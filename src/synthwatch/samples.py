@@ -24,10 +24,11 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from .media.sniff import AUDIO_SUFFIXES, IMAGE_SUFFIXES, SUFFIX_FORMATS, VIDEO_SUFFIXES, pillow_format_for
+from .types import MediaKind
+
 __all__ = [
-    "IMAGE_SUFFIXES",
-    "AUDIO_SUFFIXES",
-    "VIDEO_SUFFIXES",
+    "WRITABLE_SUFFIXES",
     "DemoSet",
     "synth_speech",
     "render_face",
@@ -37,18 +38,39 @@ __all__ = [
     "make_demo_set",
 ]
 
-IMAGE_SUFFIXES = {
-    ".jpg": "JPEG",
-    ".jpeg": "JPEG",
-    ".png": "PNG",
-    ".webp": "WEBP",
-    ".gif": "GIF",
-    ".bmp": "BMP",
-    ".tif": "TIFF",
-    ".tiff": "TIFF",
+# How each generator encodes the formats of the media layer's suffix list (synthwatch.media.sniff,
+# the one list): the suffix names the format (SUFFIX_FORMATS), these tables say how to write it.
+# Audio through soundfile: format -> (container, subtype); through PyAV: format -> (muxer, encoder,
+# sample rate). Ogg holds Vorbis, except that an ``.opus`` name holds Opus.
+_SPEECH_SOUNDFILE = {"wav": ("WAV", "PCM_16"), "flac": ("FLAC", "PCM_16"), "ogg": ("OGG", "VORBIS")}
+_SPEECH_PYAV = {
+    "mp3": ("mp3", "libmp3lame", 44_100),
+    "m4a": ("ipod", "aac", 44_100),
+    "aac": ("adts", "aac", 44_100),
+    "mka": ("matroska", "libopus", 48_000),
+    "weba": ("webm", "libopus", 48_000),
 }
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".m4a", ".opus")
-VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".webm", ".avi")
+_OPUS = ("ogg", "libopus", 48_000)
+# video: format -> (muxer, default video codec, audio codec); Ogg video (Theora) is not written
+_CONTAINERS = {
+    "mp4": ("mp4", "h264", "aac"),
+    "mov": ("mov", "h264", "aac"),
+    "mkv": ("matroska", "h264", "aac"),
+    "webm": ("webm", "vp9", "opus"),
+    "avi": ("avi", "mpeg4", "mp3"),
+}
+
+#: the suffixes each generator writes: those of the media layer's list whose format it can encode
+WRITABLE_SUFFIXES: dict[MediaKind, tuple[str, ...]] = {
+    MediaKind.IMAGE: tuple(sorted(IMAGE_SUFFIXES)),
+    MediaKind.AUDIO: tuple(sorted(s for s in AUDIO_SUFFIXES
+                                  if SUFFIX_FORMATS[s] in _SPEECH_SOUNDFILE or SUFFIX_FORMATS[s] in _SPEECH_PYAV)),
+    MediaKind.VIDEO: tuple(sorted(s for s in VIDEO_SUFFIXES if SUFFIX_FORMATS[s] in _CONTAINERS)),
+}
+
+
+def _unsupported(kind: MediaKind, suffix: str) -> ValueError:
+    return ValueError(f"unsupported {kind.value} suffix {suffix!r}; use one of {', '.join(WRITABLE_SUFFIXES[kind])}")
 
 # (F1, F2, F3) in Hz for a handful of vowels (average adult values).
 _VOWELS = np.array(
@@ -213,11 +235,7 @@ def _write_audio_pyav(path: Path, signal: np.ndarray, sample_rate: int) -> None:
     import av
 
     suffix = path.suffix.lower()
-    fmt, codec, rate = {
-        ".mp3": ("mp3", "libmp3lame", 44_100),
-        ".m4a": ("ipod", "aac", 44_100),
-        ".opus": ("ogg", "libopus", 48_000),
-    }[suffix]
+    fmt, codec, rate = _OPUS if suffix == ".opus" else _SPEECH_PYAV[SUFFIX_FORMATS[suffix]]
     with av.open(str(path), "w", format=fmt) as out:
         stream = out.add_stream(codec, rate=rate, layout="mono")
         _encode_audio(out, stream, signal, sample_rate, until_s=None, state={})
@@ -250,22 +268,21 @@ def _encode_audio(out: Any, stream: Any, signal: np.ndarray, sample_rate: int, u
 
 
 def make_speech(path: str | Path, seconds: float = 6.0, seed: int = 0, sample_rate: int = 16_000) -> Path:
-    """Write a speech-like clip. The format follows the suffix: .wav .flac .ogg (Vorbis) through
-    soundfile; .mp3 .m4a (AAC) .opus (Ogg Opus) through PyAV."""
+    """Write a speech-like clip. The format follows the suffix (:data:`WRITABLE_SUFFIXES`): .wav
+    .flac .ogg/.oga (Vorbis) through soundfile; .mp3, .m4a/.m4b (AAC), .aac (ADTS), .opus (Ogg
+    Opus), .mka and .weba (Opus) through PyAV."""
     import soundfile as sf
 
     path = Path(path)
     suffix = path.suffix.lower()
-    if suffix not in AUDIO_SUFFIXES:
-        raise ValueError(f"unsupported audio suffix {suffix!r}; use one of {', '.join(AUDIO_SUFFIXES)}")
+    if suffix not in WRITABLE_SUFFIXES[MediaKind.AUDIO]:
+        raise _unsupported(MediaKind.AUDIO, suffix)
     signal, _ = synth_speech(seconds, sample_rate, seed)
     path.parent.mkdir(parents=True, exist_ok=True)
-    if suffix == ".wav":
-        sf.write(path, signal, sample_rate, subtype="PCM_16", format="WAV")
-    elif suffix == ".flac":
-        sf.write(path, signal, sample_rate, subtype="PCM_16", format="FLAC")
-    elif suffix == ".ogg":
-        sf.write(path, signal, sample_rate, subtype="VORBIS", format="OGG")
+    fmt = SUFFIX_FORMATS[suffix]
+    if fmt in _SPEECH_SOUNDFILE and suffix != ".opus":
+        container, subtype = _SPEECH_SOUNDFILE[fmt]
+        sf.write(path, signal, sample_rate, subtype=subtype, format=container)
     else:
         _write_audio_pyav(path, signal, sample_rate)
     return path
@@ -432,14 +449,16 @@ def make_image(
 ) -> Path:
     """Write a scene ``size`` = (width, height) pixels, with a frontal face when ``face``.
 
-    The format follows the suffix (.jpg/.jpeg .png .webp .gif .bmp .tif/.tiff).
+    The format follows the suffix: any image suffix of :data:`WRITABLE_SUFFIXES` (.jpg/.jpeg
+    .png .webp .gif .bmp .tif/.tiff and their aliases).
     """
     from PIL import Image
 
     path = Path(path)
-    fmt = IMAGE_SUFFIXES.get(path.suffix.lower())
-    if fmt is None:
-        raise ValueError(f"unsupported image suffix {path.suffix!r}; use one of {', '.join(IMAGE_SUFFIXES)}")
+    suffix = path.suffix.lower()
+    if suffix not in WRITABLE_SUFFIXES[MediaKind.IMAGE]:
+        raise _unsupported(MediaKind.IMAGE, suffix)
+    fmt = pillow_format_for(SUFFIX_FORMATS[suffix])
     width, height = int(size[0]), int(size[1])
     if width < 16 or height < 16:
         raise ValueError("size must be at least 16x16")
@@ -472,13 +491,6 @@ def make_image(
 # video
 # --------------------------------------------------------------------------------------------
 
-_CONTAINERS = {
-    ".mp4": ("mp4", "h264", "aac"),
-    ".mov": ("mov", "h264", "aac"),
-    ".mkv": ("matroska", "h264", "aac"),
-    ".webm": ("webm", "vp9", "opus"),
-    ".avi": ("avi", "mpeg4", "mp3"),
-}
 _VIDEO_ENCODERS = {"h264": "libx264", "vp9": "libvpx-vp9", "mpeg4": "mpeg4"}
 _AUDIO_ENCODERS = {"aac": "aac", "opus": "libopus", "mp3": "libmp3lame"}
 
@@ -513,7 +525,7 @@ def make_video(
 ) -> Path:
     """Write a video with a slowly moving, blinking, lip-synced face and a speech-like track.
 
-    The container follows the suffix: .mp4 / .mov / .mkv (default H.264 + AAC), .webm (VP9 + Opus),
+    The container follows the suffix: .mp4/.m4v, .mov/.qt, .mkv (default H.264 + AAC), .webm (VP9 + Opus),
     .avi (MPEG-4 Part 2 + MP3). ``codec`` overrides the video codec ('h264', 'vp9', 'mpeg4').
     ``size`` is (width, height), both even. ``gop`` is the keyframe interval in frames (default
     2 s); scene-cut keyframes are off, so keyframes fall exactly every ``gop`` frames for H.264.
@@ -524,15 +536,16 @@ def make_video(
 
     path = Path(path)
     suffix = path.suffix.lower()
-    if suffix not in _CONTAINERS:
-        raise ValueError(f"unsupported video suffix {suffix!r}; use one of {', '.join(VIDEO_SUFFIXES)}")
-    container_fmt, default_vcodec, acodec = _CONTAINERS[suffix]
+    if suffix not in WRITABLE_SUFFIXES[MediaKind.VIDEO]:
+        raise _unsupported(MediaKind.VIDEO, suffix)
+    fmt = SUFFIX_FORMATS[suffix]
+    container_fmt, default_vcodec, acodec = _CONTAINERS[fmt]
     vcodec = codec or default_vcodec
     if vcodec not in _VIDEO_ENCODERS:
         raise ValueError(f"unsupported codec {vcodec!r}; use one of {', '.join(_VIDEO_ENCODERS)}")
-    if suffix == ".webm" and vcodec != "vp9":
+    if fmt == "webm" and vcodec != "vp9":
         raise ValueError("WebM holds VP9 video here; use codec='vp9'")
-    if vcodec == "vp9" and suffix in (".mkv",):
+    if vcodec == "vp9" and fmt == "mkv":
         acodec = "opus"
     width, height = int(size[0]), int(size[1])
     if width % 2 or height % 2 or width < 32 or height < 32:

@@ -19,7 +19,8 @@ from synthwatch.media.source import open_input
 from synthwatch.types import MediaKind
 
 __all__ = ["Sniffed", "sniff", "sniff_file", "check_structure", "MAX_TOP_LEVEL", "FORMATS", "demuxer_for", "pillow_format_for", "SUFFIX_FORMATS",
-           "MEDIA_SUFFIXES", "IMAGE_SUFFIXES", "AUDIO_SUFFIXES", "VIDEO_SUFFIXES", "kind_of_suffix"]
+           "MEDIA_SUFFIXES", "IMAGE_SUFFIXES", "AUDIO_SUFFIXES", "VIDEO_SUFFIXES", "kind_of_suffix",
+           "suffix_for", "suffix_for_mime"]
 
 _HEAD = 64 * 1024
 _MAX_BOXES = 4096  # bound the ISO-BMFF / EBML walks
@@ -351,6 +352,28 @@ AUDIO_SUFFIXES: frozenset[str] = frozenset(s for s, f in SUFFIX_FORMATS.items() 
 VIDEO_SUFFIXES: frozenset[str] = frozenset(s for s, f in SUFFIX_FORMATS.items() if FORMATS[f][0] is MediaKind.VIDEO)
 #: every suffix a folder walk picks up (scan, eval folders, training sets)
 MEDIA_SUFFIXES: frozenset[str] = frozenset(SUFFIX_FORMATS)
+
+
+#: format -> its usual suffix: the first one SUFFIX_FORMATS lists for it
+_FORMAT_SUFFIX: dict[str, str] = {f: s for s, f in reversed(SUFFIX_FORMATS.items())}
+#: MIME type -> format (each format has its own MIME type)
+_MIME_FORMAT: dict[str, str] = {mime: fmt for fmt, (_, mime, _) in FORMATS.items()}
+
+
+def suffix_for(fmt: str) -> str:
+    """The usual file-name suffix of a format :func:`sniff` reports (``"jpeg"`` -> ``".jpg"``), for
+    naming files written from bytes whose type was sniffed; ValueError for an unknown format."""
+    try:
+        return _FORMAT_SUFFIX[fmt]
+    except KeyError:
+        raise ValueError(f"unknown media format {fmt!r}") from None
+
+
+def suffix_for_mime(mime: str) -> str | None:
+    """The usual suffix of the format whose MIME type (as :func:`sniff` reports it) is ``mime``,
+    or None when no media format has that type (the match is exact: no parameters, lower case)."""
+    fmt = _MIME_FORMAT.get(mime)
+    return _FORMAT_SUFFIX[fmt] if fmt is not None else None
 
 
 def kind_of_suffix(path: str | os.PathLike[str]) -> MediaKind | None:

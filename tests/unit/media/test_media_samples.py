@@ -9,6 +9,7 @@ import pytest
 
 from synthwatch import samples
 from synthwatch.media import iter_frames, load_image, probe, read_audio
+from synthwatch.media.sniff import SUFFIX_FORMATS, kind_of_suffix, sniff
 from synthwatch.types import MediaKind
 
 
@@ -32,12 +33,31 @@ def test_speech_is_deterministic_and_speech_like() -> None:
     assert loud.std() > 0 and voicing.max() > 0.9
 
 
-@pytest.mark.parametrize("suffix", samples.AUDIO_SUFFIXES)
+@pytest.mark.parametrize("suffix", samples.WRITABLE_SUFFIXES[MediaKind.AUDIO])
 def test_make_speech_formats(tmp_path: Path, suffix: str) -> None:
     path = samples.make_speech(tmp_path / f"s{suffix}", seconds=2.0)
+    assert sniff(path).format == SUFFIX_FORMATS[suffix]  # the bytes are what the name says
     info = probe(path)
     assert info.kind is MediaKind.AUDIO
     assert info.duration_s == pytest.approx(2.0, abs=0.08)
+
+
+@pytest.mark.parametrize("suffix", samples.WRITABLE_SUFFIXES[MediaKind.IMAGE] + samples.WRITABLE_SUFFIXES[MediaKind.VIDEO])
+def test_generators_write_what_the_suffix_names(tmp_path: Path, suffix: str) -> None:
+    if suffix in samples.WRITABLE_SUFFIXES[MediaKind.IMAGE]:
+        path = samples.make_image(tmp_path / f"i{suffix}", size=(48, 32), face=False)
+    else:
+        path = samples.make_video(tmp_path / f"v{suffix}", seconds=0.2, size=(64, 48), fps=10, audio=False,
+                                  face=False, codec="vp9" if suffix == ".webm" else None)
+    assert sniff(path).format == SUFFIX_FORMATS[suffix]
+    assert probe(path).kind is kind_of_suffix(path)
+
+
+def test_generators_write_only_the_media_layers_suffixes() -> None:
+    for kind, suffixes in samples.WRITABLE_SUFFIXES.items():
+        assert suffixes and all(kind_of_suffix(f"x{s}") is kind for s in suffixes)
+    with pytest.raises(ValueError, match="unsupported audio suffix '.txt'"):
+        samples.make_speech("x.txt")
 
 
 def test_make_image_and_video(tmp_path: Path) -> None:

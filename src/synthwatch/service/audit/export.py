@@ -24,16 +24,21 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import ConfigError
+from ...media.sniff import suffix_for_mime
 from .log import GENESIS, chain_hash, digest, iso_us, load_public_pem, verify_checkpoint_body
 
 __all__ = ["export_case", "verify_export", "EXPORT_FORMAT"]
 
 EXPORT_FORMAT = "synthwatch.case-export/1"
 
-_EXT = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp", "image/gif": ".gif", "video/mp4": ".mp4",
-        "video/webm": ".webm", "video/x-matroska": ".mkv", "video/quicktime": ".mov", "audio/wav": ".wav",
-        "audio/flac": ".flac", "audio/mpeg": ".mp3", "audio/ogg": ".ogg", "audio/mp4": ".m4a",
-        "application/json": ".json"}
+
+
+def _ext(content_type: str | None) -> str:
+    """The file-name suffix of an exported evidence file: the media layer's for a media type it
+    sniffs, ``.json`` for reports, else none."""
+    if content_type == "application/json":
+        return ".json"
+    return suffix_for_mime(content_type or "") or ""
 
 README = """This is a synthwatch case export ({fmt}).
 
@@ -97,7 +102,7 @@ def export_case(core: Any, tenant_id: str, case_id: str, out: Path, *, include_m
                 "evidence": [e.id for e in detail["evidence"] if e.sha256 == sha], "included": False,
                 "purged": not present}
         if include_media and present:
-            name = f"media/{sha}{_EXT.get(ev.content_type or '', '')}"
+            name = f"media/{sha}{_ext(ev.content_type)}"
             files[name] = path.read_bytes()
             item.update(included=True, file=name)
         media_list.append(item)

@@ -32,9 +32,6 @@ log = logging.getLogger("synthwatch.service.review")
 
 KIND = "case_label"
 
-_SUFFIX = {"jpeg": ".jpg", "png": ".png", "webp": ".webp", "mp4": ".mp4", "mov": ".mov", "m4a": ".m4a",
-           "mkv": ".mkv", "webm": ".webm", "mp3": ".mp3", "wav": ".wav", "flac": ".flac", "ogg": ".ogg"}
-
 
 def _scope(core: Any) -> Any:
     from ...provenance.decision import load_rules
@@ -62,7 +59,7 @@ def _auto_label(core: Any, conn: Any, case: CaseRecord) -> str:
 def write_label(core: Any, case: CaseRecord, params: dict[str, Any], label: str) -> dict[str, Any]:
     """Write the labelled copy of the case's media and read it back; what was written (raises the
     library's typed errors)."""
-    from ...media.sniff import sniff
+    from ...media.sniff import sniff, suffix_for
     from ...provenance.aigc_label import read_labels
     from ...provenance.scope import use
     from ...provenance.workflow import describe_explicit, label_copy
@@ -73,7 +70,7 @@ def write_label(core: Any, case: CaseRecord, params: dict[str, Any], label: str)
     if not src.is_file():
         raise SynthwatchError("the case's media was deleted by retention; it cannot be labelled")
     fmt = sniff(src).format
-    tmp = core.blobs.tmp_dir / f"label-{case.id}-{time.time_ns()}{_SUFFIX.get(fmt, '.bin')}"
+    tmp = core.blobs.tmp_dir / f"label-{case.id}-{time.time_ns()}{suffix_for(fmt)}"
     try:
         with use(_scope(core)):
             done = label_copy(src, tmp, propagator=params["propagator"], label=label, visible=bool(params["visible"]))
@@ -126,12 +123,13 @@ def run_label_job(core: Any, job: Job, owner: str) -> bool:
         conn.execute(rt.case_decisions.update().where(rt.case_decisions.c.id == dec.id).values(
             label_state=state, label_result=json.dumps(result, sort_keys=True, ensure_ascii=False)))
         if state == "written":
+            from ...media.sniff import suffix_for
             from .cases import _add_evidence
 
             core.stores.media.upsert(conn, case.tenant_id, result["sha256"], result["size"],
                                      f"labelled-{case.sha256}", float(core.opts.case_retention_days) * 86400.0)
             _add_evidence(conn, case.id, "labelled_copy", sha256=result["sha256"], content_type=result["mime"],
-                          filename=f"labelled{_SUFFIX.get(result['format'], '')}", size=result["size"],
+                          filename=f"labelled{suffix_for(result['format'])}", size=result["size"],
                           meta={"decision_id": dec.id, "label": result["label"], "propagator": result["propagator"],
                                 "carrier": result["carrier"]})
         details = {"decision_id": dec.id, "state": state,
