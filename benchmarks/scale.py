@@ -4,7 +4,7 @@
     python benchmarks/scale.py --images 4 --audio 2 --videos 1 --only local,ray2    # a quick look
     python benchmarks/scale.py --detectors debug-image,debug-face,debug-voice      # the engines' own cost
 
-1. Generates the media with synthwatch.samples (distinct seeds, so nothing is de-duplicated).
+1. Generates the media with synthwatch.testing.samples (distinct seeds, so nothing is de-duplicated).
 2. ``local``: ``synthwatch batch DIR --engine local`` (one process, ONNX Runtime threads = cores).
 3. ``ray1``: ``--engine ray --actors 1 --cpus-per-actor <cores>`` on a local Ray instance the command
    starts (the same threads as local: the difference is Ray's overhead).
@@ -44,8 +44,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from synthwatch import samples
 from synthwatch.config import get_settings
+from synthwatch.testing import samples
 
 CORES = os.cpu_count() or 1
 

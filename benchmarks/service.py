@@ -3,7 +3,7 @@
     python benchmarks/service.py                      # 200 images + 50 audio clips + 5 videos, 50 clients
     python benchmarks/service.py --images 20 --audio 5 --videos 1 --clients 10   # a quick look
 
-1. Generates the media with synthwatch.samples (distinct seeds: nothing is de-duplicated).
+1. Generates the media with synthwatch.testing.samples (distinct seeds: nothing is de-duplicated).
 2. ``synthwatch scan DIR --jsonl`` on them: wall time -> items/s, peak RSS.
 3. ``synthwatch serve --workers W`` on a fresh SQLite database, then C client threads submit every
    file over HTTP (``POST /v1/scans``, multipart, with a ``callback_url`` on 127.0.0.1):
@@ -36,8 +36,8 @@ from pathlib import Path
 
 import httpx2 as httpx
 
-from synthwatch import samples
 from synthwatch.config import get_settings
+from synthwatch.testing import samples
 
 #: fallback poll interval of a client whose webhook has not arrived
 POLL_S = 30.0

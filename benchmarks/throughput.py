@@ -49,7 +49,7 @@ def line(name: str, value: str) -> None:
 
 
 def bench_images(scanner, folder: Path, n: int) -> None:
-    from synthwatch.samples import make_image
+    from synthwatch.testing.samples import make_image
 
     paths = []
     for i in range(n):
@@ -68,7 +68,7 @@ def bench_images(scanner, folder: Path, n: int) -> None:
 def bench_voice(store, folder: Path, seconds: float) -> None:
     from synthwatch.detectors import registry
     from synthwatch.errors import ModelError
-    from synthwatch.samples import make_speech
+    from synthwatch.testing.samples import make_speech
 
     sr = 16000
     wav = folder / "speech.wav"
@@ -95,7 +95,7 @@ def bench_voice(store, folder: Path, seconds: float) -> None:
 
 
 def bench_audio_scan(scanner, folder: Path, seconds: float) -> None:
-    from synthwatch.samples import make_speech
+    from synthwatch.testing.samples import make_speech
 
     wav = folder / "speech-scan.flac"
     make_speech(wav, seconds=seconds, seed=2)
@@ -110,7 +110,7 @@ def bench_audio_scan(scanner, folder: Path, seconds: float) -> None:
 def bench_video(scanner, folder: Path, seconds: float, size: tuple[int, int], label: str) -> float:
     """Default sampling, after a 2 s warm-up clip (which builds what loads on first use: the
     token-merging encoder for video frames); then the same clip with exact frames for comparison."""
-    from synthwatch.samples import make_video
+    from synthwatch.testing.samples import make_video
 
     p = folder / f"video-{label}.mp4"
     t = time.perf_counter()
@@ -185,7 +185,7 @@ def main() -> None:
             if args.hour_video is None:
                 t = time.perf_counter()
                 # generated in its own process: it synthesises the hour of speech in memory
-                subprocess.run([sys.executable, "-c", "import sys;from synthwatch.samples import make_video;"
+                subprocess.run([sys.executable, "-c", "import sys;from synthwatch.testing.samples import make_video;"
                                 "make_video(sys.argv[1],seconds=3600,size=(int(sys.argv[2]),int(sys.argv[3])),"
                                 "fps=25,codec='h264',audio=True,face=True)", str(p), str(w), str(h)], check=True)
                 line(f"one-hour {w}x{h} H.264 25 fps + AAC generated", f"{time.perf_counter() - t:.0f} s, "

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from synthwatch import samples
+from synthwatch.testing import samples
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

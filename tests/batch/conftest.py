@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pytest
 
-from synthwatch import samples
+from synthwatch.testing import samples
 
 DEBUG = ["debug-image", "debug-face", "debug-voice"]
 DEBUG_ARG = ",".join(DEBUG)

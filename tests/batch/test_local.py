@@ -94,7 +94,7 @@ def test_resume_skips_what_is_done_and_rescans_what_changed(batch_media: MediaSe
 
     # a changed file is scanned again, and its old row is dropped
     before = _rows(out)[str(src / "face.jpg")]
-    from synthwatch import samples
+    from synthwatch.testing import samples
 
     samples.make_image(src / "face.jpg", size=(160, 120), seed=99)
     changed = run_batch([str(src)], out, settings=settings, detectors=DEBUG)

@@ -46,8 +46,8 @@ def test_real_models_same_on_a_private_ray_instance(model_store, tmp_path: Path)
     -- give the same scores, and the instance leaves no process behind. The local engine runs the
     same item scanner as the actors; its equality with Ray is shown above, and here when Ray is not
     installed."""
-    from synthwatch import samples
     from synthwatch.detectors.registry import default_registry
+    from synthwatch.testing import samples
 
     reg = default_registry()
     names = [n for n in reg.default_names() if not reg.missing_models(n, model_store)] or DEBUG

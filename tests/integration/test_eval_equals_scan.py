@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from synthwatch import samples
 from synthwatch.cli import app
 from synthwatch.models.store import ModelStore
+from synthwatch.testing import samples
 
 SHARED = Path(__file__).resolve().parents[2] / ".." / "shared"
 TOL = 1e-6  # the report rounds scores to 6 decimals

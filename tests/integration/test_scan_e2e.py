@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from synthwatch import REPORT_SCHEMA, Scanner, get_settings
 from synthwatch.cli import app
 from synthwatch.models.store import ModelStore
-from synthwatch.samples import make_image, make_speech, make_video
+from synthwatch.testing.samples import make_image, make_speech, make_video
 from synthwatch.types import DetectorStatus, MediaKind, VerdictLabel
 
 BASE = ["clip-probe"]

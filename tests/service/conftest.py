@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from synthwatch import samples
 from synthwatch.config import get_settings
+from synthwatch.testing import samples
 
 DEBUG_DETECTORS = ["debug-image", "debug-face", "debug-voice"]
 PG_ENV = "SYNTHWATCH_TEST_POSTGRES_URL"

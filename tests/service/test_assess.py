@@ -553,8 +553,8 @@ def test_detector_quality_from_an_imported_eval_run(env: Env, svc_media: dict[st
 
 
 def test_label_conformance_rereads_the_labelled_copies(env: Env, tmp_path: Path) -> None:
-    from synthwatch import samples
     from synthwatch.service.review.policy import default_policy_text
+    from synthwatch.testing import samples
 
     tenant = env.core.create_tenant("acme")
     policy = default_policy_text().replace("propagator: null", "propagator: PLATFORM0001")

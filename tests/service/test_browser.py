@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from synthwatch import samples
+from synthwatch.testing import samples
 
 from .conftest import make_env
 

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from synthwatch import samples
 from synthwatch.service.storage import schema
+from synthwatch.testing import samples
 
 from .conftest import Env, children_of, cli_env, stop_process, synthwatch_cmd, wait_for
 

@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from synthwatch import samples
 from synthwatch.provenance.aigc_label import apply_label, read_labels
 from synthwatch.service.review import cases as rc
 from synthwatch.service.review.policy import PolicyError, default_policy_text, parse_policy
 from synthwatch.service.review.triggers import findings, label_findings
 from synthwatch.service.webhooks import verify
+from synthwatch.testing import samples
 
 from .conftest import Env, LoopbackServer
 

@@ -33,8 +33,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from synthwatch import samples
 from synthwatch.service.storage import schema
+from synthwatch.testing import samples
 
 from .conftest import (
     Env,

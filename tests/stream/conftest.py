@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from synthwatch.models.store import ModelStore
-from synthwatch.samples import synth_speech
 from synthwatch.stream import Monitor, MonitorConfig
+from synthwatch.testing.samples import synth_speech
 
 SR = 16_000
 

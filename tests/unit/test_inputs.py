@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from synthwatch import samples
 from synthwatch.cli import app
 from synthwatch.pipeline.inputs import expand_inputs, open_error
+from synthwatch.testing import samples
 
 
 def _faults(tmp_path: Path) -> dict[str, Path]:

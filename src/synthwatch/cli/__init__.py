@@ -189,7 +189,7 @@ def list_detectors(home: Annotated[Path | None, typer.Option(envvar="SYNTHWATCH_
 @app.command("samples")
 def make_samples(folder: Annotated[Path, typer.Argument(help="Where to write the sample media.")]) -> None:
     """Write a small set of generated sample media (an image, a speech-like clip, a short video)."""
-    from ..samples import make_demo_set
+    from ..testing.samples import make_demo_set
 
     paths = make_demo_set(folder)
     for p in paths:

@@ -1,5 +1,5 @@
 """Faces: detection (CenterFace by default, YuNet as an option), alignment and cropping, tracking
-across sampled frames, and a drawn test face.
+across sampled frames. (The drawn test face is :mod:`synthwatch.testing.faces`.)
 
 Typical use::
 
@@ -24,7 +24,6 @@ from .detection import (
     box_iou,
     create_face_detector,
 )
-from .draw import draw_face, face_landmarks
 from .track import FaceTracker, Track
 
 __all__ = [
@@ -41,7 +40,5 @@ __all__ = [
     "box_iou",
     "create_face_detector",
     "crop_box",
-    "draw_face",
-    "face_landmarks",
     "template_points",
 ]

@@ -132,7 +132,7 @@ _VIDEO = {"mp4": ".mp4", "mov": ".mov", "mkv": ".mkv", "webm": ".webm", "avi": "
 
 def base_media(folder: Path) -> dict[str, bytes]:
     """format -> bytes of a small valid file (images 96x64, audio 2 s of speech, video 1.5 s 96x64)."""
-    from .. import samples
+    from . import samples
 
     folder.mkdir(parents=True, exist_ok=True)
     out: dict[str, bytes] = {}

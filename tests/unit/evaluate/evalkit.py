@@ -113,7 +113,7 @@ def textured_image(seed: int, strength: float, size: tuple[int, int] = (96, 72))
 
 def real_audio(seed: int, seconds: float = 1.5) -> np.ndarray:
     """Speech-like, band-limited to about 3.5 kHz."""
-    from synthwatch.samples import synth_speech
+    from synthwatch.testing.samples import synth_speech
 
     x, _ = synth_speech(seconds, SR, seed=seed)
     spec = np.fft.rfft(x.astype(np.float64))

@@ -17,7 +17,7 @@ SR = 16_000
 
 @pytest.fixture(scope="module")
 def speech() -> np.ndarray:
-    from synthwatch.samples import synth_speech
+    from synthwatch.testing.samples import synth_speech
 
     x, _ = synth_speech(2.0, SR, seed=4)
     return x

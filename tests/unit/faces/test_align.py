@@ -6,7 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from synthwatch.faces import FACE_TEMPLATE, FaceDetection, align_face, crop_box, draw_face, template_points
+from synthwatch.faces import FACE_TEMPLATE, FaceDetection, align_face, crop_box, template_points
+from synthwatch.testing.faces import draw_face
 
 
 def _dots_frame(points: np.ndarray, shape: tuple[int, int] = (720, 1280), radius: int = 6) -> np.ndarray:

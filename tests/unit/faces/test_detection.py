@@ -15,12 +15,11 @@ from synthwatch.faces import (
     FaceDetector,
     box_iou,
     create_face_detector,
-    draw_face,
-    face_landmarks,
 )
 from synthwatch.faces._onnx_dims import patch_graph_io
 from synthwatch.faces.detection import as_rgb_frame, downscale, nms
 from synthwatch.models.store import ModelStore
+from synthwatch.testing.faces import draw_face, face_landmarks
 from synthwatch.types import FaceBox
 
 SHARED = Path(__file__).resolve().parents[3].parent / "shared"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from synthwatch.faces import draw_face, face_landmarks
+from synthwatch.testing.faces import draw_face, face_landmarks
 
 
 def test_draw_is_deterministic_in_place_and_local() -> None:

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 from synthwatch.detectors.face.mesonet import Meso4DF, MesoInceptionDF, MesoNetDetector
-from synthwatch.faces import FaceTracker, align_face, draw_face
+from synthwatch.faces import FaceTracker, align_face
 from synthwatch.models.card import packaged_card
 from synthwatch.models.store import ModelStore
+from synthwatch.testing.faces import draw_face
 
 SHARED = Path(__file__).resolve().parents[3].parent / "shared"
 DF_MODELS = {"meso4-df": ("Meso4_DF", Meso4DF), "mesoinception-df": ("MesoInception_DF", MesoInceptionDF)}

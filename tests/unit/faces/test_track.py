@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from synthwatch.faces import FaceDetection, FaceTracker, draw_face
+from synthwatch.faces import FaceDetection, FaceTracker
+from synthwatch.testing.faces import draw_face
 from synthwatch.types import FaceTrack
 
 

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from synthwatch import samples
 from synthwatch.config import Limits
 from synthwatch.errors import MediaTooLarge, UnsupportedMedia
 from synthwatch.media import AudioWindow, iter_audio, read_audio
+from synthwatch.testing import samples
 
 
 def _spans(windows: list[AudioWindow]) -> list[tuple[float, float]]:

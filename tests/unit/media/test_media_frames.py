@@ -9,10 +9,10 @@ import av
 import numpy as np
 import pytest
 
-from synthwatch import samples
 from synthwatch.config import Limits
 from synthwatch.errors import MediaTooLarge, UnsupportedMedia
 from synthwatch.media import Frame, iter_frames, sandbox
+from synthwatch.testing import samples
 
 
 def _reference(path: Path, fps: float) -> list[tuple[float, np.ndarray]]:

@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from synthwatch import samples
 from synthwatch.config import Limits
 from synthwatch.errors import (
     CorruptMedia,
@@ -24,6 +23,7 @@ from synthwatch.errors import (
 )
 from synthwatch.media import iter_audio, iter_frames, load_image, probe, read_audio, sandbox, sniff
 from synthwatch.media.sandbox import RemoteTraceback
+from synthwatch.testing import samples
 from synthwatch.types import MediaKind
 
 QUICK_S = 10.0  # generous on a loaded 2-core machine; typical figures are well under a second

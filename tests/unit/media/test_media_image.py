@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from synthwatch import samples
 from synthwatch.errors import UnsupportedMedia
 from synthwatch.media import load_image
+from synthwatch.testing import samples
 
 
 @pytest.mark.parametrize("suffix", [".jpg", ".png", ".webp", ".gif", ".bmp", ".tiff"])

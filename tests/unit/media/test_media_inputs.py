@@ -20,7 +20,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from synthwatch import samples
 from synthwatch.config import Limits
 from synthwatch.errors import CorruptMedia, DecodeResourceError, DecodeTimeout, MediaError, UnsupportedMedia
 from synthwatch.media import (
@@ -43,6 +42,7 @@ from synthwatch.media import (
 )
 from synthwatch.media.items import SILENCE_PEAK, AudioWindow
 from synthwatch.media.sniff import FORMATS, SUFFIX_FORMATS
+from synthwatch.testing import samples
 from synthwatch.types import MediaKind
 
 

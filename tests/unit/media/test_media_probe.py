@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from synthwatch import samples
 from synthwatch.config import Limits
 from synthwatch.errors import MediaTooLarge
 from synthwatch.media import probe
+from synthwatch.testing import samples
 from synthwatch.types import MediaKind
 
 

@@ -1,4 +1,4 @@
-"""synthwatch.samples: deterministic, speech-like, face-bearing test media."""
+"""synthwatch.testing.samples: deterministic, speech-like, face-bearing test media."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from synthwatch import samples
 from synthwatch.media import iter_frames, load_image, probe, read_audio
 from synthwatch.media.sniff import SUFFIX_FORMATS, kind_of_suffix, sniff
+from synthwatch.testing import samples
 from synthwatch.types import MediaKind
 
 

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from synthwatch import samples
 from synthwatch.errors import CorruptMedia, UnsupportedMedia
 from synthwatch.media import sniff
+from synthwatch.testing import samples
 from synthwatch.types import MediaKind
 
 IMAGES = {".jpg": "jpeg", ".png": "png", ".webp": "webp", ".gif": "gif", ".bmp": "bmp", ".tiff": "tiff"}

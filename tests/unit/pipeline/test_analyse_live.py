@@ -12,7 +12,7 @@ from synthwatch.detectors.audio.vad import SileroVAD
 from synthwatch.media.items import AudioWindow
 from synthwatch.models.store import ModelStore
 from synthwatch.pipeline.analyse import Toolkit
-from synthwatch.samples import synth_speech
+from synthwatch.testing.samples import synth_speech
 
 SR = 16_000
 

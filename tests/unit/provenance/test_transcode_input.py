@@ -8,7 +8,7 @@ import pytest
 
 from synthwatch.provenance._transcode import open_input
 from synthwatch.provenance.errors import CorruptContainer
-from synthwatch.samples import make_video
+from synthwatch.testing.samples import make_video
 
 
 def test_the_sniffed_demuxer_is_forced(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from synthwatch.faces.align import FACE_TEMPLATE
-from synthwatch.faces.draw import draw_face
+from synthwatch.testing.faces import draw_face
 from synthwatch.train.face.augment import degrade, downup, jpeg
 from synthwatch.train.face.sbi import blend_mask, face_hull, self_blend
 

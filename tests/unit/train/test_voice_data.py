@@ -15,7 +15,7 @@ import pytest
 
 pytest.importorskip("scipy", reason="the train extra (scipy) is not installed")
 
-from synthwatch.samples import synth_speech  # noqa: E402
+from synthwatch.testing.samples import synth_speech  # noqa: E402
 from synthwatch.train.voice import augment, data, generators  # noqa: E402
 
 SR = 16_000

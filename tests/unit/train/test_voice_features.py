@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from synthwatch.detectors.audio import sw_voice as sv
-from synthwatch.samples import synth_speech
+from synthwatch.testing.samples import synth_speech
 
 
 def _speech(seconds: float, seed: int) -> np.ndarray:

@@ -78,15 +78,9 @@ class MesoNetDetector(Detector):
         return scores
 
     def examples(self) -> list[np.ndarray]:
-        from ...faces.draw import draw_face
+        from ._examples import face_examples
 
-        out = []
-        for i, (w, h, skin) in enumerate([(256, 256, (224, 172, 140)), (300, 240, (141, 85, 36)),
-                                          (180, 200, (255, 219, 172))]):
-            img = np.empty((h, w, 3), dtype=np.uint8)
-            img[:] = (110 + 30 * i, 120, 130 - 20 * i)
-            out.append(draw_face(img, w / 2.0, h * 0.46, h * 0.62, skin=skin, mouth_open=0.3 * i))
-        return out
+        return face_examples([(256, 256, (224, 172, 140)), (300, 240, (141, 85, 36)), (180, 200, (255, 219, 172))])
 
 
 def _info(name: str, arch: str, data: str, default: bool = False) -> DetectorInfo:

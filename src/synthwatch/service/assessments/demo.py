@@ -12,7 +12,7 @@ workflow the CLI uses (``--rules`` needs it), filed, acknowledged, sent back for
 resubmitted and accepted over ``/v1/assessments``, ``/v1/filings`` and ``/v1/inbox``.
 
 What is simulated, and said so in ``DIR/README.md`` and in every report (rules name, version and
-sha256): the media are generated (``synthwatch.samples``), the detectors are the hidden model-free
+sha256): the media are generated (``synthwatch.testing.samples``), the detectors are the hidden model-free
 debug detectors (``debug-image``: brightness; ``debug-voice``: share of energy above 3 kHz; the
 cloned voices are speech with a 5 kHz tone), the platforms, facts and declarations are fictional,
 and everything happens within minutes. That last point is why the platforms use a corrected copy of
@@ -182,7 +182,7 @@ def facts_doc(name: str, name_zh: str, *, complete: bool = True, note: str | Non
 
 # ------------------------------------------------------------------------------------------ generated media
 def _speech(seconds: float, seed: int) -> np.ndarray:
-    from ...samples import synth_speech
+    from ...testing.samples import synth_speech
 
     x, _ = synth_speech(seconds, SR, seed)
     return x.astype(np.float32)
@@ -328,7 +328,7 @@ class _Demo:
     # -------------------------------------------------------------- one platform's activity
     def activity(self, i: int, name: str, leave_reports_open: bool, samples: Path) -> dict[str, Any]:
         """Uploads scanned, a live room with a genuine and a cloned voice, user reports, decisions."""
-        from ...samples import make_image
+        from ...testing.samples import make_image
 
         admin, up, rev = self.key(name, "admin"), self.key(name, "uploader"), self.key(name, "reviewer")
         self.call("PATCH", "/v1/tenant", admin, json={"detectors": ["debug-image"]})
@@ -566,7 +566,7 @@ acknowledging, rectification requests, resubmissions and acceptance are the serv
 
 ## What is simulated
 
-* **Media and detectors.** The pictures and voices are generated (`synthwatch.samples`); the
+* **Media and detectors.** The pictures and voices are generated (`synthwatch.testing.samples`); the
   detectors are the hidden model-free debug detectors: `debug-image` (brightness) for uploads and
   `debug-voice` (share of audio energy above 3 kHz) for live rooms, where the "cloned voice" is
   generated speech with a 5 kHz tone. Their evaluation (Appendix C of each report) is on a

@@ -4,7 +4,7 @@ The audio is cut into the 4 s windows the scan pipeline feeds (``sampling.audio_
 window is preprocessed (numpy features) and the windows are scored in batches of 16 through the
 shipped ONNX (loaded with its sha256 checked). Decoding and voice-activity detection are excluded
 (shared by every voice detector). The audio is deterministic synthetic speech-like signal
-(:func:`synthwatch.samples.synth_speech`); the cost does not depend on the content.
+(:func:`synthwatch.testing.samples.synth_speech`); the cost does not depend on the content.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ __all__ = ["measure_rtf"]
 def measure_rtf(seconds: float = 120.0, threads: int = 1, repeats: int = 3) -> dict[str, Any]:
     from ...detectors.audio.sw_voice import SwVoice
     from ...models.store import ModelStore
-    from ...samples import synth_speech
+    from ...testing.samples import synth_speech
 
     sr = 16_000
     x, _ = synth_speech(seconds, sr, seed=7)

@@ -24,8 +24,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .media.sniff import AUDIO_SUFFIXES, IMAGE_SUFFIXES, SUFFIX_FORMATS, VIDEO_SUFFIXES, pillow_format_for
-from .types import MediaKind
+from ..media.sniff import AUDIO_SUFFIXES, IMAGE_SUFFIXES, SUFFIX_FORMATS, VIDEO_SUFFIXES, pillow_format_for
+from ..types import MediaKind
 
 __all__ = [
     "WRITABLE_SUFFIXES",
