@@ -243,7 +243,7 @@ async def logout_submit(request: Request, core: CoreDep, user: User) -> Response
 @router.get("/queue")
 def queue(request: Request, core: CoreDep, user: User, state: str = "active", priority: str = "",
           trigger: str = "", assignee: str = "", overdue: str = "", sort: str = "due",
-          cursor: str | None = None) -> HTMLResponse:
+          cursor: str | None = None) -> Response:
     from ..routes.cases import case_filter, decode_cursor, encode_cursor
 
     if not user.can("cases:read"):  # the regulator's console is its inbox (issue 16)
