@@ -11,7 +11,9 @@ chunk), and the recurrent ``state`` [2, 1, 128] is carried from chunk to chunk. 
 probability per chunk (32 ms). Several waveforms of one length run together as one batch
 (:meth:`SileroVAD.speech_ratios`: each row keeps its own context and state, so the probabilities
 are exactly those of one waveform at a time, for about a third of the CPU time: the per-chunk call
-overhead is paid once per batch). :meth:`SileroVAD.speech_spans` groups them with the same hysteresis
+overhead is paid once per batch). :meth:`SileroVAD.advance` runs many waveforms on chunk by
+chunk from where each one stopped (the live-room monitor runs each open window as its audio
+arrives, all speakers' windows in one batch). :meth:`SileroVAD.speech_spans` groups them with the same hysteresis
 as silero-vad's ``get_speech_timestamps`` (speech starts at ``p >= threshold`` and ends after
 ``min_silence_s`` below ``threshold - 0.15``), then drops spans shorter than ``min_speech_s`` and
 pads the rest by ``pad_s``.
@@ -98,26 +100,67 @@ class SileroVAD:
         if self._session is None:
             raise DetectorError("SileroVAD: call load() first")
         self.chunk_seconds(sample_rate)  # validates the rate
-        chunk, ctx = _CHUNK[sample_rate], _CONTEXT[sample_rate]
+        chunk = _CHUNK[sample_rate]
         rows, length = batch.shape
         n_chunks = -(-length // chunk)
         if n_chunks == 0:
             return np.zeros((rows, 0), dtype=np.float32)
         padded = np.zeros((rows, n_chunks * chunk), dtype=np.float32)
         padded[:, :length] = batch
+        state, context = self.initial_state(rows, sample_rate)
+        return self.advance(padded, [n_chunks] * rows, state, context, sample_rate)
+
+    @staticmethod
+    def initial_state(rows: int, sample_rate: int = 16_000) -> tuple[np.ndarray, np.ndarray]:
+        """The recurrent state ``float32 [2, rows, 128]`` and the context ``float32 [rows, 64]``
+        (32 at 8 kHz) of ``rows`` waveforms before their first chunk (zeros)."""
+        ctx = _CONTEXT.get(sample_rate)
+        if ctx is None:
+            raise DetectorError(f"Silero VAD runs at 16000 or 8000 Hz, not {sample_rate}")
+        return (np.zeros((_STATE_SHAPE[0], rows, _STATE_SHAPE[2]), dtype=np.float32),
+                np.zeros((rows, ctx), dtype=np.float32))
+
+    def advance(self, chunks: np.ndarray, counts: Sequence[int], state: np.ndarray, context: np.ndarray,
+                sample_rate: int = 16_000) -> np.ndarray:
+        """Run ``B`` independent waveforms on by ``counts[r]`` whole chunks each, from where they
+        are: ``chunks`` ``float32 [B, K * 512]`` holds row ``r``'s next ``counts[r]`` chunks (a last,
+        shorter chunk zero-padded by the caller, as :meth:`speech_prob` pads a waveform's end);
+        ``state`` ``[2, B, 128]`` and ``context`` ``[B, 64]`` (from :meth:`initial_state`, or
+        from an earlier call) are updated in place. Rows must come in non-increasing ``counts``
+        order. Returns the probabilities ``float32 [B, K]`` (a row's entries past its count are
+        undefined).
+
+        The waveform of one row run in one call, or on in several calls (its state and context
+        kept in between), in any company of other rows, gives exactly the probabilities of
+        :meth:`speech_prob` on that waveform alone: rows never mix in the model."""
+        if self._session is None:
+            raise DetectorError("SileroVAD: call load() first")
+        chunk, ctx = _CHUNK[sample_rate], _CONTEXT[sample_rate]
+        rows = chunks.shape[0]
+        k_max = max(counts, default=0)
+        if any(counts[i] < counts[i + 1] for i in range(rows - 1)):
+            raise ValueError("rows must come in non-increasing order of counts")
+        probs = np.zeros((rows, k_max), dtype=np.float32)
+        if rows == 0 or k_max == 0:
+            return probs
         sr = np.array(sample_rate, dtype=np.int64)
-        state = np.zeros((_STATE_SHAPE[0], rows, _STATE_SHAPE[2]), dtype=np.float32)
-        frame = np.zeros((rows, ctx + chunk), dtype=np.float32)  # [context | chunk] per row
-        probs = np.empty((rows, n_chunks), dtype=np.float32)
+        frame = np.empty((rows, ctx + chunk), dtype=np.float32)  # [context | chunk] per row
+        frame[:, :ctx] = context
         run = self._session.run
+        live = rows
         try:
-            for i in range(n_chunks):
-                frame[:, ctx:] = padded[:, i * chunk:(i + 1) * chunk]
-                out, state = run(None, {"input": frame, "state": state, "sr": sr})
-                probs[:, i] = out.reshape(rows, -1)[:, 0]
-                frame[:, :ctx] = frame[:, -ctx:]  # the next chunk's context
+            for i in range(k_max):
+                while counts[live - 1] <= i:  # rows whose chunks are done leave the batch (a prefix stays)
+                    live -= 1
+                frame[:live, ctx:] = chunks[:live, i * chunk:(i + 1) * chunk]
+                st = state if live == rows else np.ascontiguousarray(state[:, :live])
+                out, st = run(None, {"input": frame[:live], "state": st, "sr": sr})
+                state[:, :live] = st
+                probs[:live, i] = out.reshape(live, -1)[:, 0]
+                frame[:live, :ctx] = frame[:live, -ctx:]  # the next chunk's context
         except Exception as exc:  # onnxruntime raises its own untyped errors
             raise DetectorError(f"Silero VAD failed: {exc}") from exc
+        context[:] = frame[:, :ctx]
         return probs
 
     def speech_ratio(self, waveform: np.ndarray, sample_rate: int = 16_000, threshold: float = 0.5) -> float:
