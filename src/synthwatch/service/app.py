@@ -121,8 +121,13 @@ def create_app(settings: ServiceSettings | None = None, *, core_settings: Settin
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        yield
-        core.db.dispose()
+        # SQLite: WAL checkpoints (a disk sync) in a thread, not inside the commit of an upload
+        stop_checkpoints = core.db.checkpoint_in_background()
+        try:
+            yield
+        finally:
+            stop_checkpoints()
+            core.db.dispose()
 
     app = FastAPI(title="synthwatch", version=__version__, lifespan=lifespan,
                   description="Find and govern synthetic media: scans, reports, labels, webhooks. "
