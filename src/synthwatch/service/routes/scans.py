@@ -6,6 +6,7 @@ import base64
 import binascii
 import json
 import re
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -20,8 +21,9 @@ from ..core import LIMIT_KEYS, IdempotencyConflict, ScanRequest, scan_resource
 from ..deps import CoreDep, require
 from ..fetch import FetchError, FetchPolicy, check_url_syntax
 from ..problems import Problem
+from ..storage.blobs import BlobWriter
 from ..storage.interfaces import ScanFilter
-from ..uploads import read_json_body, read_multipart
+from ..uploads import filename_from_disposition, read_json_body, read_multipart, read_raw
 
 router = APIRouter(prefix="/v1", tags=["scans"])
 
@@ -116,31 +118,57 @@ def _bool(value: str) -> bool:
     raise Problem(422, "validation_error", f"declared_ai must be true or false, not {value[:20]!r}")
 
 
+_FORM_FIELDS = frozenset({"detectors", "declared_ai", "callback_url", "external_id", "limits"})
+
+
+def _form_request(fields: Mapping[str, str], filename: str, where: str) -> ScanRequest:
+    """A scan request from text fields (multipart form fields, or the query of a raw upload)."""
+    unknown = set(fields) - _FORM_FIELDS
+    if unknown:
+        raise Problem(422, "validation_error", f"unknown {where}(s): {', '.join(sorted(unknown))}")
+    try:
+        limits = _limits(json.loads(fields["limits"])) if fields.get("limits") else {}
+    except json.JSONDecodeError:
+        raise Problem(422, "validation_error", "limits must be a JSON object") from None
+    req = ScanRequest(detectors=_detectors(fields.get("detectors")), declared_ai=_bool(fields.get("declared_ai", "")),
+                      callback_url=fields.get("callback_url") or None, external_id=fields.get("external_id") or None,
+                      limits=limits, filename=filename)
+    if req.external_id and len(req.external_id) > 200:
+        raise Problem(422, "validation_error", "external_id is longer than 200 characters")
+    return req
+
+
+def _raw_request(request: Request) -> ScanRequest:
+    """The fields of a raw-body upload: the file name from ``Content-Disposition``, the rest from
+    the query string (the multipart form's field names). Checked before the body is read."""
+    filename = filename_from_disposition(request.headers.get("content-disposition", ""))
+    if not filename:
+        raise Problem(422, "validation_error", "a raw upload names its file: Content-Disposition: attachment; "
+                      "filename=\"clip.mp4\" (or filename*=UTF-8''… for other characters)")
+    query = request.query_params
+    repeated = sorted({k for k in query if len(query.getlist(k)) > 1})
+    if repeated:
+        raise Problem(400, "bad_request", f"the query parameter(s) {', '.join(repeated)} are given twice")
+    return _form_request(dict(query), filename, "query parameter")
+
+
 @router.post("/scans", status_code=202, summary="Submit media for a scan", openapi_extra=_OPENAPI_SUBMIT,
              responses={202: {"description": "queued (or reused: status done)"}, 409: {"description": "idempotency conflict"},
                         413: {"description": "upload too large"}, 429: {"description": "rate limited"}})
 async def create_scan(request: Request, core: CoreDep, principal: Annotated[Principal, require("scans:create")],
                       idempotency_key: Annotated[str | None, Header(max_length=255)] = None) -> JSONResponse:
     ctype = request.headers.get("content-type", "").lower()
-    upload = None
+    file: BlobWriter | None = None
     try:
-        if ctype.startswith("multipart/form-data"):
+        if ctype.startswith("application/octet-stream"):
+            req = _raw_request(request)
+            file = await read_raw(request, core.blobs, core.opts.max_upload_bytes)
+        elif ctype.startswith("multipart/form-data"):
             upload = await read_multipart(request, core.blobs, core.opts.max_upload_bytes, core.opts.max_json_bytes)
-            if upload.file is None:
+            file = upload.file
+            if file is None:
                 raise Problem(422, "validation_error", "the multipart body has no part named 'file'")
-            unknown = set(upload.fields) - {"detectors", "declared_ai", "callback_url", "external_id", "limits"}
-            if unknown:
-                raise Problem(422, "validation_error", f"unknown form field(s): {', '.join(sorted(unknown))}")
-            f = upload.fields
-            try:
-                limits = _limits(json.loads(f["limits"])) if f.get("limits") else {}
-            except json.JSONDecodeError:
-                raise Problem(422, "validation_error", "limits must be a JSON object") from None
-            req = ScanRequest(detectors=_detectors(f.get("detectors")), declared_ai=_bool(f.get("declared_ai", "")),
-                              callback_url=f.get("callback_url") or None, external_id=f.get("external_id") or None,
-                              limits=limits, filename=upload.filename)
-            if req.external_id and len(req.external_id) > 200:
-                raise Problem(422, "validation_error", "external_id is longer than 200 characters")
+            req = _form_request(upload.fields, upload.filename, "form field")
         elif ctype.startswith("application/json"):
             raw = await read_json_body(request, core.opts.max_json_bytes)
             try:
@@ -153,12 +181,12 @@ async def create_scan(request: Request, core: CoreDep, principal: Annotated[Prin
                               limits=_limits(body.limits), url=_check_url(core, body.url, "url"),
                               filename=body.url.rsplit("/", 1)[-1].split("?", 1)[0][:300])
         else:
-            raise Problem(415, "unsupported_media_type", "send multipart/form-data (field 'file') or JSON {\"url\": …}")
+            raise Problem(415, "unsupported_media_type", "send the file as application/octet-stream (its name in "
+                          "Content-Disposition), multipart/form-data (field 'file') or JSON {\"url\": …}")
         if req.callback_url:
             _check_url(core, req.callback_url, "callback_url")
-        file = upload.file if upload is not None else None
 
-        def store_and_submit() -> Any:
+        def store_and_submit() -> Any:  # one thread hop: the database write may wait for the lock
             if file is not None:
                 req.size = file.size
                 req.sha256 = core.blobs.commit(file)
@@ -171,8 +199,8 @@ async def create_scan(request: Request, core: CoreDep, principal: Annotated[Prin
         except SynthwatchError as exc:  # unknown detector, bad settings
             raise Problem(422, exc.code, str(exc)) from None
     finally:
-        if upload is not None:
-            upload.discard()
+        if file is not None:
+            file.discard()  # nothing to do once committed; the temporary file otherwise
     headers = {"Location": f"/v1/scans/{result.scan.id}"}
     if result.replayed:
         headers["Idempotent-Replayed"] = "true"

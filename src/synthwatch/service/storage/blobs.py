@@ -34,6 +34,7 @@ class BlobWriter:
         self._h = hashlib.sha256()
         self.size = 0
         self.limit = limit
+        self.committed = False
 
     def write(self, data: bytes) -> None:
         self.size += len(data)
@@ -49,8 +50,11 @@ class BlobWriter:
         return self._h.hexdigest()
 
     def discard(self) -> None:
+        """Remove the temporary file (nothing to do once :meth:`BlobStore.commit` moved it into place)."""
         if not self._f.closed:
             self._f.close()
+        if self.committed:
+            return
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
 
@@ -90,6 +94,7 @@ class BlobStore:
             writer.discard()  # already stored: same bytes
         else:
             os.replace(writer.path, target)
+        writer.committed = True
         return digest
 
     def delete(self, sha256: str) -> bool:
