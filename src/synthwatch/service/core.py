@@ -117,6 +117,7 @@ class ServiceCore:
         _install_audit(self)
         self._fp_lock = threading.Lock()
         self._fp_cache: dict[tuple[str, ...], tuple[list[str], str]] = {}
+        self._defaults: list[str] | None = None
 
     @property
     def opts(self) -> Any:
@@ -126,9 +127,13 @@ class ServiceCore:
     def default_detectors(self, tenant: Tenant | None = None) -> list[str]:
         if tenant and tenant.settings.get("detectors"):
             return list(tenant.settings["detectors"])
-        from ..detectors import registry
+        if self.core.detectors:
+            return list(self.core.detectors)
+        if self._defaults is None:  # looked up once: every submission asks
+            from ..detectors import registry
 
-        return list(self.core.detectors or registry.default_names())
+            self._defaults = list(registry.default_names())
+        return list(self._defaults)
 
     def resolve_detectors(self, names: list[str]) -> tuple[list[str], str]:
         """Canonical names and the fingerprint of their versions (plus synthwatch's), for dedupe.

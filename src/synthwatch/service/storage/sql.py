@@ -64,8 +64,10 @@ class SqlTenants:
         conn.execute(t.tenants.insert().values(**values))
         return _tenant(values)  # type: ignore[arg-type]
 
+    _GET = sa.select(t.tenants).where(t.tenants.c.id == sa.bindparam("id"))  # built once: read on every request
+
     def get(self, conn: Connection, tenant_id: str) -> Tenant | None:
-        row = conn.execute(sa.select(t.tenants).where(t.tenants.c.id == tenant_id)).mappings().first()
+        row = conn.execute(self._GET, {"id": tenant_id}).mappings().first()
         return _tenant(row) if row else None
 
     def by_name(self, conn: Connection, name: str) -> Tenant | None:
@@ -99,8 +101,10 @@ class SqlKeys:
         conn.execute(t.api_keys.insert().values(**values))
         return _key(values), key  # type: ignore[arg-type]
 
+    _BY_PREFIX = sa.select(t.api_keys).where(t.api_keys.c.prefix == sa.bindparam("prefix"))  # every request
+
     def by_prefix(self, conn: Connection, prefix: str) -> ApiKey | None:
-        row = conn.execute(sa.select(t.api_keys).where(t.api_keys.c.prefix == prefix)).mappings().first()
+        row = conn.execute(self._BY_PREFIX, {"prefix": prefix}).mappings().first()
         return _key(row) if row else None
 
     def get(self, conn: Connection, tenant_id: str, key_id: str) -> ApiKey | None:
@@ -147,9 +151,11 @@ class SqlMedia:
         assert rec is not None
         return rec
 
+    _GET = sa.select(t.media).where(t.media.c.tenant_id == sa.bindparam("tenant_id"),
+                                    t.media.c.sha256 == sa.bindparam("sha256"))  # built once: every upload
+
     def get(self, conn: Connection, tenant_id: str, sha256: str) -> MediaRecord | None:
-        row = conn.execute(sa.select(t.media).where(t.media.c.tenant_id == tenant_id,
-                                                    t.media.c.sha256 == sha256)).mappings().first()
+        row = conn.execute(self._GET, {"tenant_id": tenant_id, "sha256": sha256}).mappings().first()
         return _media(row) if row else None
 
     def set_hold(self, conn: Connection, tenant_id: str, sha256: str, hold: bool,
@@ -234,14 +240,23 @@ class SqlScans:
     def update(self, conn: Connection, scan_id: str, values: dict[str, Any]) -> None:
         conn.execute(t.scans.update().where(t.scans.c.id == scan_id).values(**_scan_values(values)))
 
+    @staticmethod
+    def _reusable_query(declared_ai: bool) -> Any:
+        c = t.scans.c
+        return sa.select(t.scans).where(
+            c.tenant_id == sa.bindparam("tenant_id"), c.sha256 == sa.bindparam("sha256"),
+            c.detectors_fp == sa.bindparam("fp"), c.declared_ai.is_(declared_ai), c.options == sa.bindparam("options"),
+            c.status == "done", c.report.is_not(None),
+        ).order_by(c.id.desc()).limit(1)
+
+    # built once (every upload asks): one per declaration, since ``IS`` takes a literal on PostgreSQL
+    _REUSABLE = {True: _reusable_query(True), False: _reusable_query(False)}
+
     def reusable(self, conn: Connection, tenant_id: str, sha256: str, detectors_fp: str,
                  declared_ai: bool, options: str) -> ScanRecord | None:
         """The latest finished scan of the same bytes, detector versions, declaration and limits."""
-        c = t.scans.c
-        row = conn.execute(sa.select(t.scans).where(
-            c.tenant_id == tenant_id, c.sha256 == sha256, c.detectors_fp == detectors_fp,
-            c.declared_ai.is_(declared_ai), c.options == options, c.status == "done", c.report.is_not(None),
-        ).order_by(c.id.desc()).limit(1)).mappings().first()
+        row = conn.execute(self._REUSABLE[bool(declared_ai)], {"tenant_id": tenant_id, "sha256": sha256,
+                                                               "fp": detectors_fp, "options": options}).mappings().first()
         return _scan(row) if row else None
 
 
