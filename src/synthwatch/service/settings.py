@@ -34,8 +34,8 @@ class ServiceOptions(BaseModel):
     shutdown_grace_s: float = Field(default=30.0, ge=0, description="how long a stopping worker may finish its job")
     retry_delay_s: float = Field(default=5.0, ge=0, description="wait before re-running a job that raised")
     scanner_cache: int = Field(default=4, ge=1, description="detector sets kept loaded per worker")
-    worker_nice: int = Field(default=10, ge=0, le=19, description="scheduling niceness added to worker processes, "
-                             "so that the API answers promptly while scans use every core")
+    worker_nice: int = Field(default=19, ge=0, le=19, description="scheduling niceness added to worker processes, "
+                             "so that the API answers uploads first while scans use every core left")
     # per-key rate limit (token bucket in the API process)
     rate_limit_per_minute: int = Field(default=1200, gt=0, description="requests per key per minute")
     rate_limit_burst: int = Field(default=200, gt=0, description="requests a key may make at once")
