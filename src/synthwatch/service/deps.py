@@ -24,7 +24,7 @@ _touched: dict[str, float] = {}
 _touch_lock = threading.Lock()
 
 
-def get_core(request: Request) -> ServiceCore:
+async def get_core(request: Request) -> ServiceCore:  # async: FastAPI runs a plain def in a thread
     return request.app.state.core  # type: ignore[no-any-return]
 
 

@@ -54,13 +54,27 @@ _MULTIPART_SCHEMA = {
         "limits": {"type": "string", "description": "JSON object of lower limits"},
     },
 }
+_RAW_ONLY = "(raw-body uploads only; a multipart upload sends it as a form field)"
 _OPENAPI_SUBMIT = {
     "requestBody": {"required": True, "content": {
+        "application/octet-stream": {"schema": {"type": "string", "format": "binary",
+                                                "description": "the file itself; its name in Content-Disposition, "
+                                                               "the other fields in the query"}},
         "multipart/form-data": {"schema": _MULTIPART_SCHEMA},
         "application/json": {"schema": ScanCreate.model_json_schema(ref_template="#/components/schemas/{model}")},
     }},
-    "parameters": [{"name": "Idempotency-Key", "in": "header", "required": False, "schema": {"type": "string"},
-                    "description": "the same key with the same request returns the same scan; another request, 409"}],
+    "parameters": [
+        {"name": "Idempotency-Key", "in": "header", "required": False, "schema": {"type": "string"},
+         "description": "the same key with the same request returns the same scan; another request, 409"},
+        {"name": "Content-Disposition", "in": "header", "required": False, "schema": {"type": "string"},
+         "description": "the file name of a raw-body upload (required there): attachment; filename=\"clip.mp4\", "
+                        "or filename*=UTF-8''… for other characters"},
+        *({"name": name, "in": "query", "required": False, "schema": {"type": "string"},
+           "description": f"{what} {_RAW_ONLY}"} for name, what in (
+              ("detectors", "comma-separated detector names"), ("declared_ai", "true or false"),
+              ("callback_url", "webhook for scan.completed / scan.failed"), ("external_id", "your id for the item"),
+              ("limits", "JSON object of lower limits"))),
+    ],
 }
 
 
