@@ -173,9 +173,18 @@ async def create_scan(request: Request, core: CoreDep, principal: Annotated[Prin
                       idempotency_key: Annotated[str | None, Header(max_length=255)] = None) -> JSONResponse:
     ctype = request.headers.get("content-type", "").lower()
     file: BlobWriter | None = None
+    raw_body = ctype.startswith("application/octet-stream")
     try:
-        if ctype.startswith("application/octet-stream"):
+        if raw_body:
             req = _raw_request(request)
+            # everything is checked before the body is read
+            if req.callback_url:
+                _check_url(core, req.callback_url, "callback_url")
+            if req.detectors:
+                try:
+                    core.resolve_detectors(req.detectors)
+                except SynthwatchError as exc:
+                    raise Problem(422, exc.code, str(exc)) from None
             file = await read_raw(request, core.blobs, core.opts.max_upload_bytes)
         elif ctype.startswith("multipart/form-data"):
             upload = await read_multipart(request, core.blobs, core.opts.max_upload_bytes, core.opts.max_json_bytes)
@@ -197,7 +206,7 @@ async def create_scan(request: Request, core: CoreDep, principal: Annotated[Prin
         else:
             raise Problem(415, "unsupported_media_type", "send the file as application/octet-stream (its name in "
                           "Content-Disposition), multipart/form-data (field 'file') or JSON {\"url\": …}")
-        if req.callback_url:
+        if req.callback_url and not raw_body:
             _check_url(core, req.callback_url, "callback_url")
 
         def store_and_submit() -> Any:  # one thread hop: the database write may wait for the lock
