@@ -137,3 +137,37 @@ def test_the_monitor_decides_the_same_with_and_without_streaming_vad(make_monito
     assert all(not d[3] for d in want["muted"] if d[0] == "score")
     if manual:
         assert streaming.window_vad.ahead_chunks > 0  # rows were run on before their windows were due
+
+
+def test_voice_features_are_the_same_bits_with_one_blas_thread() -> None:
+    from threadpoolctl import threadpool_limits
+
+    from synthwatch.detectors.audio.sw_voice import voice_features
+
+    xs = [speech(4.0, seed=s) for s in (21, 22)] + [fake_voice(4.0, seed=23), music(4.0)]
+    with threadpool_limits(limits=1, user_api="blas"):
+        one = [voice_features(x) for x in xs]
+    with threadpool_limits(limits=4, user_api="blas"):
+        several = [voice_features(x) for x in xs]
+    assert all(np.array_equal(a, b) for a, b in zip(one, several, strict=True))
+
+
+def test_the_blas_limit_holds_while_monitors_run_and_is_given_back(make_monitor: Callable[..., Monitor]) -> None:
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    def blas() -> list[int]:
+        return [int(i["num_threads"]) for i in threadpool_info() if i["user_api"] == "blas"]
+
+    with threadpool_limits(limits=3, user_api="blas"):
+        if not blas():
+            pytest.skip("numpy here has no BLAS threadpoolctl can see")
+        a = make_monitor()
+        b = make_monitor()
+        assert blas() and all(n == 1 for n in blas())
+        a.stop()
+        assert all(n == 1 for n in blas())  # b still runs
+        b.stop()
+        assert all(n == 3 for n in blas())
+        c = make_monitor(blas_threads=None)  # leave them
+        assert all(n == 3 for n in blas())
+        c.stop()

@@ -72,6 +72,40 @@ _HISTORY = 64
 _LAG_EVENT_EVERY_S = 2.0
 
 
+class _BlasLimit:
+    """The process's BLAS thread limit while monitors run: the first monitor to start sets it, the
+    last to stop puts back what was there (BLAS threads are the process's, so this is too).
+    Products are computed by the same kernel whatever the thread count, so features are the same
+    bits (a unit test compares)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._users = 0
+        self._limits: Any = None
+
+    def acquire(self, threads: int) -> None:
+        with self._lock:
+            self._users += 1
+            if self._users == 1:
+                try:
+                    from threadpoolctl import threadpool_limits
+
+                    self._limits = threadpool_limits(limits=threads, user_api="blas")
+                except Exception as exc:  # noqa: BLE001 - an unknown BLAS: run with its own threads
+                    log.warning("could not limit the BLAS threads (%s); running with its own", exc)
+                    self._limits = None
+
+    def release(self) -> None:
+        with self._lock:
+            self._users = max(0, self._users - 1)
+            if self._users == 0 and self._limits is not None:
+                self._limits.restore_original_limits()
+                self._limits = None
+
+
+_blas = _BlasLimit()
+
+
 def default_voice_detector(registry: Registry | None = None) -> str:
     """The registry's default voice detector (``sw-voice``)."""
     reg = registry or default_registry()
@@ -127,6 +161,10 @@ class MonitorConfig:
     streaming_vad: bool = True
     #: how often the open windows' voice activity is run on (seconds)
     vad_tick_s: float = 0.25
+    #: BLAS threads of this process while the monitor runs (None: leave them). The voice features'
+    #: small matrix products gain nothing from a second BLAS thread, and OpenBLAS's idle threads
+    #: spin: at 40 streams they burnt about as much CPU as all the analysis (see _BlasLimit)
+    blas_threads: int | None = 1
 
     def __post_init__(self) -> None:
         checks = {"hop_s": self.hop_s > 0, "first_window_s": self.first_window_s > 0,
@@ -136,6 +174,7 @@ class MonitorConfig:
                   "max_ahead_s": self.max_ahead_s > 0, "max_streams": self.max_streams >= 1,
                   "max_batch": self.max_batch >= 1, "threads": self.threads >= 1,
                   "evidence_context_s": self.evidence_context_s >= 0, "vad_tick_s": self.vad_tick_s > 0,
+                  "blas_threads": self.blas_threads is None or self.blas_threads >= 1,
                   "window_s": self.window_s is None or self.window_s > 0,
                   "threshold": self.threshold is None or 0 < self.threshold < 1}
         bad = [k for k, ok in checks.items() if not ok]
@@ -284,9 +323,9 @@ class Speaker:
             if ahead > mon.config.max_ahead_s:
                 raise StreamFlood(f"the stream sent {ahead:.1f} s more audio than real time allows "
                                   f"(at most {mon.config.max_ahead_s:g} s ahead of the wall clock)")
-            loud = np.flatnonzero(np.abs(x) > SILENCE_PEAK)
-            if loud.size:
-                self._last_audible = self.total + int(loud[-1])
+            loud = np.abs(x) > SILENCE_PEAK
+            if loud.any():
+                self._last_audible = self.total + x.size - 1 - int(np.argmax(loud[::-1]))
             self._write(x)
             due = False
             while self._next_end <= self.total:
@@ -531,6 +570,7 @@ class Monitor:
         self.vad_missing = self.kit.vad_missing
         self.window_vad = WindowVAD(self.kit.vad) if self.config.streaming_vad and self.kit.vad is not None else None
         self._vad_stop = threading.Event()
+        self._blas_held = False
         self._cond = threading.Condition()
         self._speakers: dict[str, Speaker] = {}
         self._threads: list[threading.Thread] = []
@@ -547,6 +587,9 @@ class Monitor:
                 return self
             self._running = True
             self._vad_stop.clear()
+            if self.config.blas_threads is not None:
+                _blas.acquire(self.config.blas_threads)
+                self._blas_held = True
             for i in range(self.config.threads):
                 t = threading.Thread(target=self._loop, name=f"room-monitor-{i}", daemon=True)
                 self._threads.append(t)
@@ -573,6 +616,10 @@ class Monitor:
         for sp in speakers:
             if not sp.done.is_set():
                 self._finish(sp)
+        with self._cond:
+            held, self._blas_held = self._blas_held, False
+        if held:
+            _blas.release()
 
     @property
     def running(self) -> bool:

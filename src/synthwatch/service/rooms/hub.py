@@ -191,7 +191,8 @@ class RoomHub:
                              clear_windows=o.clear_windows, run_gap_s=o.run_gap_s, threshold=o.threshold,
                              lag_warn_s=o.lag_warn_s, max_lag_s=max(o.max_lag_s, o.lag_warn_s),
                              max_ahead_s=o.max_ahead_s, max_streams=o.max_streams, max_batch=o.max_batch,
-                             threads=o.analysis_threads)
+                             threads=o.analysis_threads, streaming_vad=o.streaming_vad, vad_tick_s=o.vad_tick_s,
+                             blas_threads=o.blas_threads or None)
 
     def _load_monitor(self) -> Monitor:
         with self._monitor_lock:

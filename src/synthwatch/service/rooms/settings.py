@@ -26,6 +26,13 @@ class RoomOptions(BaseModel):
     # load and backpressure
     analysis_threads: int = Field(default=2, ge=1, le=64)
     max_batch: int = Field(default=32, ge=1, le=512)
+    streaming_vad: bool = Field(default=True, description="run the voice-activity model on each open window as "
+                                "its audio arrives, all speakers' windows in one batch (the same speech "
+                                "decisions as running it on each due window whole, for less CPU)")
+    vad_tick_s: float = Field(default=0.25, gt=0, le=2.0, description="how often the open windows' voice "
+                              "activity is run on")
+    blas_threads: int = Field(default=1, ge=0, le=64, description="BLAS threads of the API process while rooms "
+                              "are monitored (0: leave them; idle OpenBLAS threads spin)")
     max_streams: int = Field(default=500, ge=1, description="concurrent speaker streams (more: close 1013)")
     lag_warn_s: float = Field(default=1.5, gt=0, description="a window waiting longer: 'lagging' is sent")
     max_lag_s: float = Field(default=6.0, gt=0, description="a window waiting longer is skipped (counted)")
