@@ -166,3 +166,40 @@ def test_the_api_checkpoints_the_sqlite_wal_outside_its_commits(env: Env, svc_me
     with sqlite3.connect(copy) as conn:
         found = {row[0] for row in conn.execute("SELECT id FROM scans")}
     assert found == set(ids)
+
+
+def test_submissions_arriving_together_keep_their_order_and_their_own_outcomes(env: Env) -> None:
+    import hashlib
+
+    from synthwatch.errors import SynthwatchError
+    from synthwatch.service.auth import Principal, Role
+    from synthwatch.service.core import IdempotencyConflict, ScanRequest
+
+    env.key("uploader")
+    tenant = env.core.tenant_by_name("acme")
+    who = Principal(key_id="key_test", tenant_id=tenant.id, tenant_name="acme", role=Role.UPLOADER)
+
+    def req(i: int, **kw: Any) -> ScanRequest:
+        sha = hashlib.sha256(f"item {i}".encode()).hexdigest()
+        return ScanRequest(sha256=sha, size=10, filename=f"f{i}.jpg", **kw)
+
+    first = env.core.submit(who, req(0), "k-1")
+    with env.core.db._write_lock:  # the writer is busy: these pile up and are written together
+        futures = [env.core.submit_later(who, req(i), None) for i in range(1, 6)]
+        conflict = env.core.submit_later(who, req(99), "k-1")  # the key of another request
+        unknown = env.core.submit_later(who, req(98, detectors=["no-such"]), None)
+        replay = env.core.submit_later(who, req(0), "k-1")
+        more = [env.core.submit_later(who, req(i), None) for i in range(6, 9)]
+    done = [f.result(timeout=60) for f in futures + more]
+    with pytest.raises(IdempotencyConflict):
+        conflict.result(timeout=60)
+    with pytest.raises(SynthwatchError):
+        unknown.result(timeout=60)
+    assert replay.result(timeout=60).replayed and replay.result().scan.id == first.scan.id
+    # every other submission is its own queued scan, written in the order it arrived
+    assert [d.scan.filename for d in done] == [f"f{i}.jpg" for i in range(1, 9)]
+    assert all(d.scan.status == "queued" and not d.replayed for d in done)
+    created = [d.scan.created_at for d in done]
+    assert created == sorted(created)
+    listed = env.client.get("/v1/scans", params={"limit": 50}, headers=env.auth()).json()["data"]
+    assert sorted(s["source"]["filename"] for s in listed) == sorted(f"f{i}.jpg" for i in range(9))

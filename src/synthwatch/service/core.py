@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import queue
 import threading
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -118,6 +120,8 @@ class ServiceCore:
         self._fp_lock = threading.Lock()
         self._fp_cache: dict[tuple[str, ...], tuple[list[str], str]] = {}
         self._defaults: list[str] | None = None
+        self._batcher = _SubmitBatcher(self)
+        self._pool: Any = None
 
     @property
     def opts(self) -> Any:
@@ -240,50 +244,70 @@ class ServiceCore:
                     raise
         raise AssertionError("unreachable")
 
+    def submit_later(self, principal: Principal, req: ScanRequest, idempotency_key: str | None) -> Future[Submitted]:
+        """:meth:`submit`, by the core's submission thread: with SQLite, submissions that arrive
+        together are written in arrival order, many to a transaction (each in its own savepoint: one
+        request's conflict or error is its own); the future holds the result or the exception. On a
+        database server each is its own transaction, in a thread of the default executor."""
+        if self.db.dialect != "sqlite":
+            return self._executor().submit(self.submit, principal, req, idempotency_key)
+        return self._batcher.put(principal, req, idempotency_key)
+
+    def _executor(self) -> Any:
+        with self._fp_lock:
+            if self._pool is None:
+                from concurrent.futures import ThreadPoolExecutor
+
+                self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="submit")
+            return self._pool
+
     def _submit(self, principal: Principal, req: ScanRequest, idempotency_key: str | None) -> Submitted:
+        with self.db.write() as conn:
+            return self._submit_in(conn, principal, req, idempotency_key)
+
+    def _submit_in(self, conn: Any, principal: Principal, req: ScanRequest, idempotency_key: str | None) -> Submitted:
         at = now()
         request_hash = req.fingerprint()
-        with self.db.write() as conn:
-            tenant = self.stores.tenants.get(conn, principal.tenant_id)
-            assert tenant is not None
-            if idempotency_key:
-                seen = self.stores.idempotency.get(conn, tenant.id, idempotency_key, at - self.opts.idempotency_ttl_s)
-                if seen is not None:
-                    if seen[0] != request_hash:
-                        raise IdempotencyConflict(seen[1])
-                    rec = self.stores.scans.get(conn, tenant.id, seen[1])
-                    if rec is not None:
-                        return Submitted(rec, replayed=True)
-            names, fp = self.resolve_detectors(req.detectors or self.default_detectors(tenant))
-            options = {"limits": self.effective_limits(tenant, req.limits)}
-            callback = req.callback_url or tenant.settings.get("callback_url")
-            scan_id = new_id("scan")
-            values: dict[str, Any] = {
-                "id": scan_id, "tenant_id": tenant.id, "status": "queued", "source": "url" if req.url else "upload",
-                "url": req.url, "filename": req.filename[:300], "sha256": req.sha256, "size": req.size,
-                "detectors": names, "detectors_fp": fp, "declared_ai": req.declared_ai, "options": options,
-                "callback_url": callback, "external_id": req.external_id, "created_at": at, "attempts": 0,
-            }
-            reused = None
-            if req.sha256:
-                self.stores.media.upsert(conn, tenant.id, req.sha256, req.size or 0, req.filename,
-                                         self.retention_s(tenant))
-                reused = self.stores.scans.reusable(conn, tenant.id, req.sha256, fp, req.declared_ai,
-                                                    json.dumps(options, sort_keys=True))
-            if reused is not None:
-                values.update(status="done", kind=reused.kind, verdict=reused.verdict, score=reused.score,
-                              report=reused.report, reused_from=reused.reused_from or reused.id, started_at=at,
-                              finished_at=at)
-                rec = self.stores.scans.insert(conn, values)
-                self.scan_finished(conn, rec, tenant, actor=principal.key_id)
-            else:
-                rec = self.stores.scans.insert(conn, values)
-                self.stores.jobs.enqueue(conn, "scan", scan_id, tenant.id, max_attempts=self.opts.max_attempts)
-            if idempotency_key:
-                self.stores.idempotency.put(conn, tenant.id, idempotency_key, request_hash, scan_id)
-            record(self.stores.events, conn, Event("scan.created", "scan", scan_id, tenant.id, principal.key_id,
-                                                   principal.role, principal.source_ip,
-                                                   {"sha256": req.sha256, "url": req.url, "reused_from": rec.reused_from}))
+        tenant = self.stores.tenants.get(conn, principal.tenant_id)
+        assert tenant is not None
+        if idempotency_key:
+            seen = self.stores.idempotency.get(conn, tenant.id, idempotency_key, at - self.opts.idempotency_ttl_s)
+            if seen is not None:
+                if seen[0] != request_hash:
+                    raise IdempotencyConflict(seen[1])
+                rec = self.stores.scans.get(conn, tenant.id, seen[1])
+                if rec is not None:
+                    return Submitted(rec, replayed=True)
+        names, fp = self.resolve_detectors(req.detectors or self.default_detectors(tenant))
+        options = {"limits": self.effective_limits(tenant, req.limits)}
+        callback = req.callback_url or tenant.settings.get("callback_url")
+        scan_id = new_id("scan")
+        values: dict[str, Any] = {
+            "id": scan_id, "tenant_id": tenant.id, "status": "queued", "source": "url" if req.url else "upload",
+            "url": req.url, "filename": req.filename[:300], "sha256": req.sha256, "size": req.size,
+            "detectors": names, "detectors_fp": fp, "declared_ai": req.declared_ai, "options": options,
+            "callback_url": callback, "external_id": req.external_id, "created_at": at, "attempts": 0,
+        }
+        reused = None
+        if req.sha256:
+            self.stores.media.upsert(conn, tenant.id, req.sha256, req.size or 0, req.filename,
+                                     self.retention_s(tenant))
+            reused = self.stores.scans.reusable(conn, tenant.id, req.sha256, fp, req.declared_ai,
+                                                json.dumps(options, sort_keys=True))
+        if reused is not None:
+            values.update(status="done", kind=reused.kind, verdict=reused.verdict, score=reused.score,
+                          report=reused.report, reused_from=reused.reused_from or reused.id, started_at=at,
+                          finished_at=at)
+            rec = self.stores.scans.insert(conn, values)
+            self.scan_finished(conn, rec, tenant, actor=principal.key_id)
+        else:
+            rec = self.stores.scans.insert(conn, values)
+            self.stores.jobs.enqueue(conn, "scan", scan_id, tenant.id, max_attempts=self.opts.max_attempts)
+        if idempotency_key:
+            self.stores.idempotency.put(conn, tenant.id, idempotency_key, request_hash, scan_id)
+        record(self.stores.events, conn, Event("scan.created", "scan", scan_id, tenant.id, principal.key_id,
+                                               principal.role, principal.source_ip,
+                                               {"sha256": req.sha256, "url": req.url, "reused_from": rec.reused_from}))
         return Submitted(rec)
 
     def retention_s(self, tenant: Tenant) -> float:
@@ -312,3 +336,75 @@ class IdempotencyConflict(Exception):
         super().__init__("this Idempotency-Key was used with a different request")
         self.scan_id = scan_id
 
+
+
+class _SubmitBatcher:
+    """One thread writes the submissions of this process, in arrival order, up to ``max_batch``
+    per transaction. SQLite has one writer at a time anyway: a burst of uploads then costs one
+    commit and one thread wake-up per batch instead of per upload, and no upload waits behind
+    later ones for the write lock. The thread stops after ``idle_s`` without work and starts
+    again with the next submission."""
+
+    def __init__(self, core: ServiceCore, max_batch: int = 32, idle_s: float = 5.0) -> None:
+        self.core = core
+        self.max_batch = max_batch
+        self.idle_s = idle_s
+        self._q: queue.SimpleQueue[tuple[Principal, ScanRequest, str | None, Future[Submitted]]] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def put(self, principal: Principal, req: ScanRequest, idempotency_key: str | None) -> Future[Submitted]:
+        fut: Future[Submitted] = Future()
+        with self._lock:
+            self._q.put((principal, req, idempotency_key, fut))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="submit-batcher", daemon=True)
+                self._thread.start()
+        return fut
+
+    def _run(self) -> None:
+        while True:
+            try:
+                batch = [self._q.get(timeout=self.idle_s)]
+            except queue.Empty:
+                with self._lock:  # put() holds the lock: nothing can arrive unseen
+                    if self._q.empty():
+                        self._thread = None
+                        return
+                continue
+            while len(batch) < self.max_batch:
+                try:
+                    batch.append(self._q.get_nowait())
+                except queue.Empty:
+                    break
+            self._write(batch)
+
+    def _write(self, batch: list[tuple[Principal, ScanRequest, str | None, Future[Submitted]]]) -> None:
+        outcomes: list[tuple[Future[Submitted], Submitted | None, BaseException | None]] = []
+        try:
+            with self.core.db.write() as conn:
+                for principal, req, key, fut in batch:  # written even if its caller went away meanwhile
+                    for attempt in range(2):
+                        try:
+                            with conn.begin_nested():
+                                result = self.core._submit_in(conn, principal, req, key)
+                            outcomes.append((fut, result, None))
+                            break
+                        except sa.exc.IntegrityError as exc:  # another process's request with the same key won
+                            if attempt:
+                                outcomes.append((fut, None, exc))
+                        except Exception as exc:  # noqa: BLE001 - this request's own error (conflict, detector)
+                            outcomes.append((fut, None, exc))
+                            break
+        except Exception as exc:  # noqa: BLE001 - the transaction failed: nothing of it was written
+            for *_, fut in batch:
+                if not fut.done():
+                    fut.set_exception(exc)
+            return
+        for done, value, error in outcomes:  # answered once committed
+            if done.done():  # cancelled by its caller
+                continue
+            if error is not None:
+                done.set_exception(error)
+            elif value is not None:
+                done.set_result(value)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
@@ -23,7 +24,7 @@ from ..fetch import FetchError, FetchPolicy, check_url_syntax
 from ..problems import Problem
 from ..storage.blobs import BlobWriter
 from ..storage.interfaces import ScanFilter
-from ..uploads import filename_from_disposition, read_json_body, read_multipart, read_raw
+from ..uploads import INLINE_BYTES, filename_from_disposition, read_json_body, read_multipart, read_raw
 
 router = APIRouter(prefix="/v1", tags=["scans"])
 
@@ -166,6 +167,12 @@ def _raw_request(request: Request) -> ScanRequest:
     return _form_request(dict(query), filename, "query parameter")
 
 
+async def _commit_blob(core: Any, file: BlobWriter) -> str:
+    if file.size <= INLINE_BYTES:  # a rename (a sync of a small file is not asked for): cheaper than a thread hop
+        return core.blobs.commit(file)  # type: ignore[no-any-return]
+    return await run_in_threadpool(core.blobs.commit, file)  # type: ignore[no-any-return]
+
+
 @router.post("/scans", status_code=202, summary="Submit media for a scan", openapi_extra=_OPENAPI_SUBMIT,
              responses={202: {"description": "queued (or reused: status done)"}, 409: {"description": "idempotency conflict"},
                         413: {"description": "upload too large"}, 429: {"description": "rate limited"}})
@@ -209,14 +216,11 @@ async def create_scan(request: Request, core: CoreDep, principal: Annotated[Prin
         if req.callback_url and not raw_body:
             _check_url(core, req.callback_url, "callback_url")
 
-        def store_and_submit() -> Any:  # one thread hop: the database write may wait for the lock
-            if file is not None:
-                req.size = file.size
-                req.sha256 = core.blobs.commit(file)
-            return core.submit(principal, req, idempotency_key)
-
-        try:
-            result = await run_in_threadpool(store_and_submit)
+        if file is not None:  # into place before the scan that refers to it is committed
+            req.size = file.size
+            req.sha256 = await _commit_blob(core, file)
+        try:  # by the core's submission thread (with SQLite, uploads that arrive together share a commit)
+            result = await asyncio.wrap_future(core.submit_later(principal, req, idempotency_key))
         except IdempotencyConflict as exc:
             raise Problem(409, "idempotency_conflict", str(exc), scan_id=exc.scan_id) from None
         except SynthwatchError as exc:  # unknown detector, bad settings
