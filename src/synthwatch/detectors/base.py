@@ -53,6 +53,7 @@ class Detector(ABC):
 
     def __init__(self) -> None:
         self._card: ModelCard | None = None
+        self._release_card: ModelCard | None = None  # this synthwatch release's card of the model, if any
         self._loaded = False
         self._load_lock = threading.Lock()
 
@@ -76,8 +77,12 @@ class Detector(ABC):
     def decides_verdict(self) -> bool:
         """Whether this detector's score takes part in the fused verdict: False when its card says
         ``decides_verdict: false`` (measured at chance on sources it never saw; ``decides_verdict_basis``
-        says on what). Its score is still reported as a signal."""
-        card = self.card
+        says on what). Its score is still reported as a signal.
+
+        The release's packaged card rules when there is one: whether a detector decides is the verdict
+        policy of this synthwatch version, not of the copy in the store, which may have been installed
+        by an older version."""
+        card = self._release_card or self.card
         return bool(card.extra.get("decides_verdict", True)) if card is not None else True
 
     def load(self, store: ModelStore) -> None:
@@ -91,6 +96,7 @@ class Detector(ABC):
                     shipped: ModelCard | None = packaged_card(self.info.model)
                 except UnknownModel:  # a plugin's model with a card only in the store
                     shipped = None
+                self._release_card = shipped
                 self._card = shipped if shipped is not None and is_packaged(shipped) \
                     else store.installed(self.info.model).card
             self._load(store)

@@ -105,7 +105,7 @@ class SwPatch(Detector):
             "layout": f"float32 [{N_PATCHES}, 3, {PATCH}, {PATCH}] per item, RGB in [-1, 1]",
             "score": "sigmoid(mean patch logit), higher = more likely AI-generated",
         },
-        default=False,
+        default=True,
         description="synthwatch's own AI-image detector: a compact CNN on native-resolution patches, trained "
                     "with generator families held out; fast on a CPU; ships inside the package.",
     )
