@@ -41,6 +41,9 @@ class DetectorInfo:
     requires: tuple[str, ...] = ()  # other store models it loads beside ``model`` (e.g. a shared encoder)
     #: left out of listings and of ``all`` (the model-free debug detectors); selected only by name
     hidden: bool = False
+    #: empty: it scores sampled video frames as it scores pictures; otherwise it scores still pictures
+    #: only, and this says why (a video's report shows it as ``not_applicable`` with this reason)
+    frames: str = ""
 
 
 class Detector(ABC):

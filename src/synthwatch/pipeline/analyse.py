@@ -399,6 +399,10 @@ class Analysis:
         for slot in self._live("image"):
             det = slot.detector
             assert det is not None
+            if not exact and det.info.frames:  # a pictures-only detector on video frames (DetectorInfo.frames)
+                with self._lock:
+                    self.na.setdefault(slot.name, det.info.frames)
+                continue
             images = [img for _, img in batch]
             try:
                 if exact:

@@ -106,3 +106,18 @@ def test_loads_from_the_package_and_scores_in_unit_range(tmp_path: Path) -> None
     np.testing.assert_array_equal(det.score(items, batch_size=1), scores)
     with pytest.raises(DetectorError):
         det.detect(np.zeros((1, 3, PATCH, PATCH), np.float32))
+
+
+def test_a_scan_scores_pictures_but_not_video_frames(tmp_path: Path) -> None:
+    from synthwatch import Scanner, get_settings
+    from synthwatch.testing.samples import make_image, make_video
+    from synthwatch.types import DetectorStatus
+
+    scanner = Scanner(get_settings(home=tmp_path), store=ModelStore(tmp_path / "home"), detectors=["sw-patch"])
+    pic = scanner.scan(make_image(tmp_path / "p.jpg", size=(320, 240), seed=2))
+    [d] = pic.detectors
+    assert d.status == DetectorStatus.OK and d.score is not None and d.decides_verdict
+    vid = scanner.scan(make_video(tmp_path / "v.mp4", seconds=2.0, size=(320, 240), fps=10, audio=False))
+    [d] = vid.detectors
+    assert d.status == DetectorStatus.NOT_APPLICABLE and d.score is None
+    assert d.reason == SwPatch.info.frames and "video frames" in d.reason

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from synthwatch import Scanner, samples
+from synthwatch import Scanner
 from synthwatch.config import Limits, Settings
 from synthwatch.context import ScanContext
 from synthwatch.errors import ScanTimeout
+from synthwatch.testing import samples
 
 
 def test_the_context_takes_its_deadline_from_the_limits() -> None:

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from synthwatch import Scanner, samples
+from synthwatch import Scanner
 from synthwatch.render.schema import report_schema, validate_report
+from synthwatch.testing import samples
 from synthwatch.types import REPORT_SCHEMA, Report
 
 PUBLISHED = Path(__file__).resolve().parents[3] / "docs" / "report.schema.json"

@@ -98,7 +98,7 @@ class SwPatch(Detector):
         modality="image",
         model=MODEL,
         input_spec={
-            "item": "uint8 RGB picture or video frame [H, W, 3], any size",
+            "item": "uint8 RGB still picture [H, W, 3], any size (not video frames: see frames)",
             "resize": f"shorter side reduced to {MAX_SHORT_SIDE} px when above (area); never enlarged",
             "patches": f"{GRID} x {GRID} grid of {PATCH} x {PATCH} native-resolution patches (reflect-padded when "
                        f"smaller)",
@@ -106,6 +106,8 @@ class SwPatch(Detector):
             "score": "sigmoid(mean patch logit), higher = more likely AI-generated",
         },
         default=True,
+        frames="sw-patch scores still pictures only: it was neither trained nor calibrated on video frames, and "
+               "on genuine videos it never saw it flagged 14 of 25 (docs/models/sw-patch.md)",
         description="synthwatch's own AI-image detector: a compact CNN on native-resolution patches, trained "
                     "with generator families held out; fast on a CPU; ships inside the package.",
     )

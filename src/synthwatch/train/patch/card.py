@@ -121,7 +121,11 @@ def render_card(report: dict[str, Any], weights: Path, manifest: Path, evals: li
         "limitations": (
             "A small CNN trained from scratch on a few thousand pictures. What it has not seen it mostly does not "
             "recognise: see the held-out families and never-seen real sources in the metrics. Generated pictures "
-            "that were re-photographed, screenshotted or heavily recompressed lose the traces it reads."),
+            "that were re-photographed, screenshotted or heavily recompressed lose the traces it reads. Scans give it still pictures only, never video frames "
+            "(synthwatch.detectors.image.sw_patch.SwPatch.info.frames): it was neither trained nor calibrated on "
+            "frames, and run on frames of 25 genuine webcam videos it never saw (the real halves of the "
+            "DeepFaceLive clips) it called 14 likely synthetic. Its score rises when a picture is downscaled "
+            "(docs/models/sw-patch.md)."),
         "resolvers": [{"kind": "package"}],
         "install_hint": "nothing to install: the weights ship inside synthwatch",
         "default": bool(default),
